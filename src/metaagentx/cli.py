@@ -1,0 +1,153 @@
+"""The `metaagentx` command. Thin: parse arguments, load config, call the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from metaagentx import __version__
+
+app = typer.Typer(
+    name="metaagentx",
+    help="Train one LLM end to end with RL to design and execute multi-agent systems (MetaAgent-X).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+tiny_app = typer.Typer(help="Build the tiny offline model and tokenizer.", no_args_is_help=True)
+app.add_typer(tiny_app, name="tiny")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    console.print(__version__)
+
+
+@tiny_app.command("build")
+def tiny_build(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory to write the model and tokenizer into.")
+    ],
+    size: Annotated[
+        str, typer.Option(help="Model size preset: nano (64x2), tiny (128x2), small (256x4).")
+    ] = "tiny",
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 2048,
+    seed: Annotated[int, typer.Option(help="Seed for the weights and the generated corpus.")] = 0,
+) -> None:
+    """Build a tiny Qwen3-architecture model and BPE tokenizer (offline) and save them."""
+    from metaagentx.tiny import SIZES, build_tiny
+
+    if size not in SIZES:
+        raise _fail(f"unknown size '{size}'; choose one of {', '.join(SIZES)}")
+    try:
+        path = build_tiny(out, size=size, vocab_size=vocab_size, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"tiny model ({size}) saved to [bold]{path}[/]")
+
+
+@app.command()
+def generate(
+    model: Annotated[
+        str, typer.Option("--model", help="Model directory (or hub name when online).")
+    ],
+    prompt: Annotated[str, typer.Option("--prompt", help="User message (or raw text with --raw).")],
+    max_new_tokens: Annotated[int, typer.Option(help="Maximum new tokens.")] = 64,
+    temperature: Annotated[float, typer.Option(help="0 for greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling threshold.")] = 1.0,
+    top_k: Annotated[int, typer.Option(help="Top-k sampling; 0 disables it.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop string (repeatable).")] = None,
+    system: Annotated[str | None, typer.Option(help="Optional system message.")] = None,
+    raw: Annotated[
+        bool, typer.Option(help="Feed the prompt as raw text, without the chat template.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Generate one response with the hf backend; --json shows exact token ids and log-probs."""
+    from metaagentx.llm.base import GenerationRequest, SamplingParams
+    from metaagentx.llm.hf import HFGenerator
+
+    try:
+        sampling = SamplingParams(
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            stop=tuple(stop or ()),
+            seed=seed,
+        )
+        generator = HFGenerator.from_pretrained(model, device=device)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if raw:
+        ids = generator.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise _fail("the prompt is empty")
+        request = GenerationRequest(prompt_ids=ids, sampling=sampling)
+    else:
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        request = GenerationRequest(messages=messages, sampling=sampling)
+    result = generator.generate([request])[0]
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        console.print(result.text, markup=False, highlight=False)
+        err_console.print(
+            f"[dim]{len(result.prompt_ids)} prompt tokens, {len(result.response_ids)} new tokens, "
+            f"finish: {result.finish_reason}[/]"
+        )
+
+
+@app.command("serve-model")
+def serve_model(
+    model: Annotated[str, typer.Option("--model", help="Model directory to serve.")],
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Bind address; keep 127.0.0.1 unless you mean to expose it.")
+    ] = "127.0.0.1",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16, float16 or auto.")] = "float32",
+    max_batch_size: Annotated[int, typer.Option(help="Largest batch of merged requests.")] = 64,
+    batch_wait_ms: Annotated[
+        float, typer.Option(help="How long to wait for more requests to batch.")
+    ] = 5.0,
+    served_name: Annotated[
+        str | None, typer.Option(help="Model name reported by /v1/models.")
+    ] = None,
+) -> None:
+    """Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+    from metaagentx.llm.server import serve
+
+    if not Path(model).expanduser().exists():
+        raise _fail(f"model directory '{model}' does not exist")
+    console.print(f"serving [bold]{model}[/] on http://{host}:{port}/v1", highlight=False)
+    try:
+        serve(
+            model,
+            host=host,
+            port=port,
+            device=device,
+            dtype=dtype,
+            max_batch_size=max_batch_size,
+            batch_wait_ms=batch_wait_ms,
+            served_name=served_name,
+        )
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None

@@ -1,0 +1,362 @@
+"""Typed run configuration: YAML files plus dotted `key=value` overrides from the command line.
+
+Every section is a pydantic model with `extra="forbid"`, so a misspelt key fails loudly with the
+closest valid key suggested, instead of being silently ignored. The resolved config is written
+into every run directory (`save_config`) so a run can always be reproduced.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key and what is wrong."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """Which model to load and how."""
+
+    path: str | None = Field(
+        None,
+        description="Local HF model directory (e.g. one made by `metaagentx tiny build`) or a hub name.",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights dtype for training and the hf backend."
+    )
+    device: str = Field(
+        "auto", description="'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."
+    )
+    attn_implementation: Literal["sdpa", "eager"] = Field(
+        "sdpa", description="Attention kernel for transformers models."
+    )
+    parameter_sharing: Literal["shared", "lora", "separate"] = Field(
+        "shared",
+        description="One model for both roles (paper default), a LoRA adapter per role, or two models.",
+    )
+    trust_remote_code: bool = Field(
+        False, description="Passed to transformers when loading a model directory."
+    )
+
+
+class GenerationConfig(_Section):
+    """Which generation backend serves rollouts and how it samples."""
+
+    backend: Literal["hf", "openai", "vllm"] = Field(
+        "hf",
+        description="hf: transformers in-process; openai: any OpenAI-compatible server; vllm: vLLM offline engine (GPU).",
+    )
+    temperature: float = Field(1.0, ge=0.0, description="Sampling temperature; 0 is greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    top_k: int = Field(0, ge=0, description="Top-k sampling; 0 disables it.")
+    max_new_tokens: int = Field(512, ge=1, description="Maximum tokens per response.")
+    max_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Largest batch one generate call runs (hf backend and request batcher).",
+    )
+    batch_wait_ms: float = Field(
+        5.0,
+        ge=0.0,
+        description="How long the request batcher waits for more requests before running a batch.",
+    )
+    base_url: str | None = Field(
+        None, description="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."
+    )
+    api_key: str = Field("EMPTY", description="openai backend: API key (local servers ignore it).")
+    served_model: str | None = Field(
+        None,
+        description="openai backend: model name to request; defaults to the server's first model.",
+    )
+    timeout_s: float = Field(120.0, gt=0.0, description="openai backend: per-request timeout.")
+    max_retries: int = Field(
+        3, ge=0, description="openai backend: retries with exponential backoff on transient errors."
+    )
+    concurrency: int = Field(16, ge=1, description="openai backend: requests in flight at once.")
+    gpu_memory_utilization: float = Field(
+        0.5, gt=0.0, le=1.0, description="vllm backend: fraction of GPU memory for the engine."
+    )
+
+
+class RolloutConfig(_Section):
+    """The Executor-Designer Hierarchical Rollout (paper: M=4 designs x N=4 executions)."""
+
+    mode: str = Field(
+        "designed",
+        description="'designed' (the model designs), 'single_agent', or 'fixed:<pattern>'.",
+    )
+    num_designs: int = Field(4, ge=1, description="M: designs sampled per problem.")
+    num_executions: int = Field(4, ge=1, description="N: executions per valid design.")
+    designer_max_new_tokens: int = Field(1024, ge=1, description="Token budget of one design.")
+    executor_max_new_tokens: int = Field(512, ge=1, description="Token budget of one agent turn.")
+    execution_timeout_s: float = Field(
+        120.0, gt=0.0, description="Wall-clock limit of one execution."
+    )
+    straggler_deadline_s: float = Field(
+        600.0, gt=0.0, description="Unfinished executions are cut (reward 0) after this long."
+    )
+
+
+class TrainerConfig(_Section):
+    """The RL update and the Stagewise Co-evolution schedule."""
+
+    steps: int = Field(100, ge=0, description="RL steps.")
+    batch_problems: int = Field(8, ge=1, description="Problems per RL step.")
+    schedule: Literal["stagewise", "simultaneous", "designer_only", "executor_only"] = Field(
+        "stagewise", description="Which roles learn at each step."
+    )
+    phase_steps: int = Field(30, ge=1, description="K: steps per stagewise phase (paper: ~30).")
+    first_role: Literal["executor", "designer"] = Field(
+        "executor", description="Role trained in the first stagewise phase."
+    )
+    advantage: Literal["grpo", "grpo_mean_only", "rloo"] = Field(
+        "grpo", description="Group-relative advantage estimator."
+    )
+    executor_group: Literal["design", "problem"] = Field(
+        "design",
+        description="Executor advantage groups: the N executions of one design, or all executions of a problem.",
+    )
+    designer_lr: float = Field(1e-6, gt=0.0, description="Learning rate while the designer learns.")
+    executor_lr: float = Field(1e-6, gt=0.0, description="Learning rate while the executor learns.")
+    clip_ratio: float = Field(0.2, gt=0.0, description="PPO clip range.")
+    kl_coef: float = Field(
+        0.0, ge=0.0, description="k3 KL penalty to a frozen reference; 0 disables it."
+    )
+    entropy_coef: float = Field(0.0, ge=0.0, description="Entropy bonus.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    micro_batch_tokens: int = Field(8192, ge=1, description="Tokens per packed micro-batch.")
+    bf16_autocast: bool = Field(
+        False, description="bf16 autocast for the update (1.6-2.3x faster on recent CPUs)."
+    )
+    save_every: int = Field(10, ge=1, description="Checkpoint every k steps.")
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk.")
+    val_every: int = Field(10, ge=1, description="Validate on held-out tasks every k steps.")
+    resume: bool = Field(
+        False, description="Continue from the newest valid checkpoint in the run directory."
+    )
+
+
+class SFTConfig(_Section):
+    """Cold-start supervised fine-tuning."""
+
+    data: str | None = Field(
+        None, description="Chat-format JSONL with role labels, written by `sft collect`."
+    )
+    steps: int = Field(1000, ge=0, description="Optimizer steps.")
+    batch_size: int = Field(32, ge=1, description="Sequences per optimizer step.")
+    lr: float = Field(1e-3, gt=0.0, description="Peak learning rate.")
+    warmup_steps: int = Field(50, ge=0, description="Linear warmup steps before cosine decay.")
+
+
+class EvalConfig(_Section):
+    """Benchmark evaluation."""
+
+    benchmarks: list[str] = Field(
+        default_factory=lambda: ["synthetic"],
+        description="Registered benchmark names or local files.",
+    )
+    modes: list[str] = Field(
+        default_factory=lambda: ["single_agent", "designed"],
+        description="Modes to compare: single_agent, fixed:<pattern>, designed.",
+    )
+    samples: int = Field(1, ge=1, description="k of avg@k.")
+    limit: int | None = Field(
+        None, ge=1, description="Evaluate only the first n tasks of each benchmark."
+    )
+
+
+class SandboxConfig(_Section):
+    """Isolation of model-written code."""
+
+    isolation: Literal["auto", "strict", "process"] = Field(
+        "auto",
+        description="strict refuses to run when a layer is missing; auto uses what exists and reports it.",
+    )
+    timeout_s: float = Field(30.0, gt=0.0, description="Wall-clock limit of one script execution.")
+    memory_mb: int = Field(1024, ge=64, description="Address-space limit of one execution.")
+    max_concurrency: int = Field(32, ge=1, description="Executions running at once.")
+
+
+class LoggingConfig(_Section):
+    """Where metrics go."""
+
+    tensorboard: bool = Field(
+        True, description="Write TensorBoard event files into the run directory."
+    )
+    wandb_project: str | None = Field(
+        None, description="Also log to Weights & Biases (needs `wandb` installed)."
+    )
+    log_every: int = Field(1, ge=1, description="Log metrics every k steps.")
+    progress: bool = Field(True, description="Show rich progress bars.")
+
+
+class Config(_Section):
+    """A whole run."""
+
+    seed: int = Field(0, description="Seed for Python, NumPy and torch RNGs.")
+    output_dir: str = Field(
+        "runs/default", description="Run directory: resolved config, logs, checkpoints, report."
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+
+def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    """Every dotted key a config accepts, sections included."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        keys.append(dotted)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(valid_keys(annotation, dotted + "."))
+    return keys
+
+
+def _unknown_key_error(key: str) -> ConfigError:
+    keys = valid_keys()
+    parent, _, leaf = key.rpartition(".")
+    siblings = {k.rpartition(".")[2]: k for k in keys if k.rpartition(".")[0] == parent}
+    close = [siblings[m] for m in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)]
+    close = (
+        close
+        or [full for name, full in siblings.items() if leaf and leaf in name][:1]
+        or difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+        or [k for k in keys if k.rpartition(".")[2] == leaf][:1]
+    )
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _check_keys(data: Mapping[str, Any], model: type[BaseModel] = Config, prefix: str = "") -> None:
+    for name, value in data.items():
+        dotted = f"{prefix}{name}"
+        field = model.model_fields.get(name)
+        if field is None:
+            raise _unknown_key_error(dotted)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"config key '{dotted}' is a section and needs a mapping, got {value!r}"
+                )
+            _check_keys(value, annotation, dotted + ".")
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`trainer.steps=10` -> ("trainer.steps", 10); values are parsed as YAML scalars/lists."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override '{item}' is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override '{item}': value is not valid YAML: {exc}") from exc
+    return key, value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{key}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        lines.append(f"config key '{where}': {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def build_config(data: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Validate a config mapping after applying `key=value` overrides."""
+    merged: dict[str, Any] = copy.deepcopy(dict(data or {}))
+    _check_keys(merged)
+    known = set(valid_keys())
+    for item in overrides:
+        key, value = parse_override(item)
+        if key not in known:
+            raise _unknown_key_error(key)
+        _check_keys(_nest(key, value))
+        _set_dotted(merged, key, value)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Load a YAML config file (or the defaults when `path` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file '{path}' does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
+        data = loaded
+    return build_config(data, overrides)
+
+
+def save_config(config: Config, run_dir: str | Path) -> Path:
+    """Write the resolved config as `config.yaml` in `run_dir` and return its path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+def _nest(key: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _set_dotted(out, key, value)
+    return out
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "EvalConfig",
+    "GenerationConfig",
+    "LoggingConfig",
+    "ModelConfig",
+    "RolloutConfig",
+    "SFTConfig",
+    "SandboxConfig",
+    "TrainerConfig",
+    "build_config",
+    "load_config",
+    "parse_override",
+    "save_config",
+    "valid_keys",
+]

@@ -1,0 +1,72 @@
+"""Generation backends behind one interface, request batching and chat formatting."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from metaagentx.llm.base import (
+    BackendCapabilityError,
+    GenerationRequest,
+    GenerationResult,
+    Generator,
+    SamplingParams,
+)
+from metaagentx.llm.batcher import RequestBatcher
+
+if TYPE_CHECKING:
+    from metaagentx.config import GenerationConfig, ModelConfig
+
+__all__ = [
+    "BackendCapabilityError",
+    "GenerationRequest",
+    "GenerationResult",
+    "Generator",
+    "RequestBatcher",
+    "SamplingParams",
+    "make_generator",
+]
+
+
+def make_generator(model: ModelConfig, generation: GenerationConfig, seed: int = 0) -> Generator:
+    """Build the backend a config names. Heavy imports happen only for the chosen backend."""
+    if generation.backend in ("hf", "vllm") and not model.path:
+        raise ValueError(
+            "model.path is not set: point it at a model directory (metaagentx tiny build --out DIR)"
+        )
+    if generation.backend == "hf":
+        from metaagentx.llm.hf import HFGenerator
+
+        return HFGenerator.from_pretrained(
+            model.path,
+            dtype=model.dtype,
+            device=model.device,
+            attn_implementation=model.attn_implementation,
+            max_batch_size=generation.max_batch_size,
+            seed=seed,
+        )
+    if generation.backend == "openai":
+        from metaagentx.llm.openai_backend import OpenAIGenerator
+
+        if not generation.base_url:
+            raise ValueError(
+                "generation.backend=openai needs generation.base_url (e.g. http://127.0.0.1:8000/v1)"
+            )
+        return OpenAIGenerator(
+            generation.base_url,
+            generation.served_model,
+            api_key=generation.api_key,
+            timeout_s=generation.timeout_s,
+            max_retries=generation.max_retries,
+            concurrency=generation.concurrency,
+        )
+    if generation.backend == "vllm":
+        from metaagentx.llm.vllm_backend import VLLMGenerator
+
+        dtype = "auto" if model.dtype == "auto" else model.dtype
+        return VLLMGenerator(
+            model.path,
+            dtype=dtype,
+            gpu_memory_utilization=generation.gpu_memory_utilization,
+            seed=seed,
+        )
+    raise ValueError(f"unknown generation backend '{generation.backend}'")

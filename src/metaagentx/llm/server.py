@@ -1,0 +1,209 @@
+"""A small OpenAI-compatible HTTP server over any `Generator` (`metaagentx serve-model`).
+
+It lets OpenAI-client code (teachers, evaluation, other tools) talk to a local model, and it is
+what the `openai` backend is tested against. It speaks the vLLM extensions that training needs:
+`return_token_ids` (prompt and response ids in the reply) and `return_tokens_as_token_ids`
+(log-prob tokens spelled 'token_id:N'). Concurrent HTTP requests are merged into batches by a
+`RequestBatcher`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from metaagentx import __version__
+from metaagentx.llm.base import GenerationRequest, SamplingParams
+from metaagentx.llm.batcher import RequestBatcher
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # unknown OpenAI fields are accepted and ignored
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=-1)
+    n: int = Field(1, ge=1, le=64)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0)
+    stream: bool = False
+    return_token_ids: bool = False
+    return_tokens_as_token_ids: bool = False
+
+
+def create_app(
+    batcher: RequestBatcher, model_name: str, default_max_tokens: int = 512, token_text=None
+) -> FastAPI:
+    """The FastAPI app; `token_text(id) -> str` spells a token for log-prob entries."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        batcher.close()
+
+    app = FastAPI(title="metaagentx serve-model", version=__version__, lifespan=lifespan)
+    created = int(time.time())
+
+    # errors in OpenAI's shape, so OpenAI clients show the message instead of a bare status code
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
+        return _error(400, f"invalid request: {problems}")
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": model_name, "object": "model", "created": created, "owned_by": "metaagentx"}
+            ],
+        }
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any]:
+        if body.stream:
+            raise HTTPException(400, "streaming is not supported by this server; set stream=false")
+        if body.top_logprobs:
+            raise HTTPException(
+                400,
+                "top_logprobs > 0 is not supported; only the sampled token's log-prob is returned",
+            )
+        if body.model is not None and body.model != model_name:
+            raise HTTPException(
+                404, f"model '{body.model}' is not served here; this server serves '{model_name}'"
+            )
+        max_tokens = body.max_completion_tokens or body.max_tokens or default_max_tokens
+        stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+        messages = [m.model_dump() for m in body.messages]
+        try:
+            requests = [
+                GenerationRequest(
+                    messages=messages,
+                    sampling=SamplingParams(
+                        temperature=body.temperature,
+                        top_p=body.top_p,
+                        top_k=max(body.top_k, 0),
+                        max_new_tokens=max_tokens,
+                        stop=stops,
+                        seed=None if body.seed is None else body.seed + i,
+                    ),
+                )
+                for i in range(body.n)
+            ]
+            results = await asyncio.gather(*(batcher.agenerate(r) for r in requests))
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        choices = []
+        for i, result in enumerate(results):
+            choice: dict[str, Any] = {
+                "index": i,
+                "message": {"role": "assistant", "content": result.text},
+                "finish_reason": result.finish_reason,
+                "stop_reason": result.stop_reason,
+                "logprobs": None,
+            }
+            if body.logprobs:
+                choice["logprobs"] = {
+                    "content": [
+                        {
+                            "token": f"token_id:{tok}"
+                            if body.return_tokens_as_token_ids or token_text is None
+                            else token_text(tok),
+                            "logprob": lp,
+                            "bytes": None,
+                            "top_logprobs": [],
+                        }
+                        for tok, lp in zip(result.response_ids, result.logprobs, strict=True)
+                    ]
+                }
+            if body.return_token_ids:
+                choice["token_ids"] = result.response_ids
+            choices.append(choice)
+        prompt_tokens = len(results[0].prompt_ids)
+        completion_tokens = sum(len(r.response_ids) for r in results)
+        reply: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model_name,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        if body.return_token_ids:
+            reply["prompt_token_ids"] = results[0].prompt_ids
+        return reply
+
+    return app
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": status}}, status_code=status
+    )
+
+
+def serve(
+    model_dir: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    device: str = "auto",
+    dtype: str = "float32",
+    max_batch_size: int = 64,
+    batch_wait_ms: float = 5.0,
+    default_max_tokens: int = 512,
+    served_name: str | None = None,
+) -> None:
+    """Load `model_dir` with the hf backend and serve it until interrupted."""
+    import uvicorn
+
+    from metaagentx.llm.hf import HFGenerator
+
+    generator = HFGenerator.from_pretrained(
+        model_dir, device=device, dtype=dtype, max_batch_size=max_batch_size
+    )
+    batcher = RequestBatcher(
+        generator, max_batch_size=max_batch_size, max_wait_s=batch_wait_ms / 1000
+    )
+    tokenizer = generator.tokenizer
+    app = create_app(
+        batcher,
+        served_name or model_dir,
+        default_max_tokens=default_max_tokens,
+        token_text=lambda token_id: tokenizer.decode([token_id]),
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,86 @@
+"""Concurrent single requests are merged into batched model calls."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from metaagentx.llm.base import GenerationRequest, GenerationResult, Generator, SamplingParams
+from metaagentx.llm.batcher import RequestBatcher
+
+
+def _request(i: int) -> GenerationRequest:
+    return GenerationRequest(
+        messages=[{"role": "user", "content": f"task number {i}: " + "x" * (i % 5)}],
+        sampling=SamplingParams(temperature=0, max_new_tokens=8),
+        metadata={"i": i},
+    )
+
+
+def test_32_concurrent_requests_use_fewer_model_calls_with_identical_greedy_results(hf_generator):
+    alone = [hf_generator.generate([_request(i)])[0] for i in range(32)]
+    calls_before = hf_generator.stats.generate_calls
+    batcher = RequestBatcher(hf_generator, max_batch_size=64, max_wait_s=0.05)
+    results: list[GenerationResult | None] = [None] * 32
+    start = threading.Barrier(32)
+
+    def worker(i: int) -> None:
+        start.wait()
+        results[i] = batcher.submit(_request(i)).result(timeout=120)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    calls = hf_generator.stats.generate_calls - calls_before
+    assert calls == batcher.stats.batches < 32
+    assert batcher.stats.requests == 32
+    assert [r.response_ids for r in results] == [r.response_ids for r in alone]
+    assert [r.metadata["i"] for r in results] == list(range(32))
+
+
+def test_asyncio_callers_are_batched(hf_generator):
+    batcher = RequestBatcher(hf_generator, max_batch_size=8, max_wait_s=0.05)
+
+    async def main():
+        return await asyncio.gather(*(batcher.agenerate(_request(i)) for i in range(16)))
+
+    results = asyncio.run(main())
+    batcher.close()
+    assert len(results) == 16
+    assert batcher.stats.batches <= 4 and batcher.stats.largest_batch <= 8
+
+
+class FailsOnMarkedRequests(Generator):
+    """A test double that raises when a batch holds a request marked bad."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, requests):
+        self.calls += 1
+        if any(r.metadata.get("bad") for r in requests):
+            raise ValueError("bad request in batch")
+        return [
+            GenerationResult([1], [2], [-0.1], "ok", "stop", metadata=dict(r.metadata))
+            for r in requests
+        ]
+
+
+def test_one_bad_request_does_not_fail_its_batch_mates():
+    backend = FailsOnMarkedRequests()
+    batcher = RequestBatcher(backend, max_batch_size=8, max_wait_s=0.05)
+    futures = [
+        batcher.submit(GenerationRequest(prompt_ids=[1], metadata={"bad": i == 2, "i": i}))
+        for i in range(4)
+    ]
+    with pytest.raises(ValueError, match="bad request"):
+        futures[2].result(timeout=10)
+    assert [futures[i].result(timeout=10).metadata["i"] for i in (0, 1, 3)] == [0, 1, 3]
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(GenerationRequest(prompt_ids=[1]))

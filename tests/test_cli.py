@@ -1,0 +1,49 @@
+"""The CLI commands of the foundation, run in-process with typer's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from metaagentx import __version__
+from metaagentx.cli import app
+
+runner = CliRunner()
+
+
+def test_help_and_version():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("version", "tiny", "generate", "serve-model"):
+        assert command in result.output
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.output.strip() == __version__
+
+
+def test_tiny_build_then_generate_json(tmp_path: Path):
+    out = tmp_path / "m"
+    built = runner.invoke(
+        app, ["tiny", "build", "--out", str(out), "--size", "nano", "--vocab-size", "700"]
+    )
+    assert built.exit_code == 0, built.output
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    result = runner.invoke(
+        app, ["generate", "--model", str(out), "--prompt", "hi", "--max-new-tokens", "16", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) >= {"prompt_ids", "response_ids", "logprobs", "text"}
+    assert len(payload["response_ids"]) == len(payload["logprobs"]) == 16
+    assert payload["finish_reason"] == "length"
+
+
+def test_generate_rejects_bad_input(tmp_path: Path):
+    result = runner.invoke(app, ["generate", "--model", str(tmp_path / "nope"), "--prompt", "hi"])
+    assert result.exit_code == 2
+    assert "nope" in result.output
+    result = runner.invoke(app, ["tiny", "build", "--out", str(tmp_path / "x"), "--size", "huge"])
+    assert result.exit_code == 2 and "unknown size 'huge'" in result.output
+    result = runner.invoke(app, ["serve-model", "--model", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "does not exist" in result.output
