@@ -47,3 +47,23 @@ def test_generate_rejects_bad_input(tmp_path: Path):
     assert result.exit_code == 2 and "unknown size 'huge'" in result.output
     result = runner.invoke(app, ["serve-model", "--model", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
+
+
+def test_data_show_and_check_on_a_local_file():
+    shown = runner.invoke(app, ["data", "show", str(FIXTURES / "math.json"), "--limit", "2", "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+    assert 1 <= len(rows) <= 2 and all(r["domain"] == "math" for r in rows)
+    checked = runner.invoke(app, ["data", "check", str(FIXTURES / "math.json"), "--json"])
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.stdout.splitlines()[-1])
+    assert report["rows"] == report["tasks"] + report["skipped"]
+    assert all(bad["reason"] for bad in report["malformed"])
+
+
+def test_data_check_names_a_missing_dataset(tmp_path: Path):
+    result = runner.invoke(app, ["data", "check", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2 and "missing.json" in result.output

@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 tiny_app = typer.Typer(help="Build the tiny offline model and tokenizer.", no_args_is_help=True)
 app.add_typer(tiny_app, name="tiny")
+data_app = typer.Typer(help="Inspect benchmark files and datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -151,3 +153,75 @@ def serve_model(
         )
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
+
+
+@data_app.command("show")
+def data_show(
+    name_or_path: Annotated[
+        str,
+        typer.Argument(
+            help="Registered name (aime2024, apps, synthetic, ...), local file, or HF dataset."
+        ),
+    ],
+    limit: Annotated[int, typer.Option(help="How many tasks to show.")] = 5,
+    split: Annotated[str | None, typer.Option(help="Split (default: the dataset's own).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON lines instead of a table.")
+    ] = False,
+) -> None:
+    """Show the first tasks of a dataset in the unified Task schema."""
+    from rich.table import Table
+
+    from metaagentx.tasks.datasets import show_tasks
+
+    try:
+        rows = show_tasks(name_or_path, limit=limit, split=split)
+    except (ValueError, OSError, KeyError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    table = Table(title=f"{name_or_path}: first {len(rows)} tasks", show_lines=True)
+    for column in ("id", "domain", "prompt", "reference", "difficulty"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        tests = len(row.get("public_tests") or []) + len(row.get("hidden_tests") or [])
+        reference = row.get("answer") if row.get("answer") is not None else f"{tests} tests"
+        prompt = row["prompt"] if len(row["prompt"]) <= 300 else row["prompt"][:300] + " ..."
+        table.add_row(
+            str(row["id"]), row["domain"], prompt, str(reference), str(row.get("difficulty"))
+        )
+    console.print(table)
+
+
+@data_app.command("check")
+def data_check(
+    name_or_path: Annotated[
+        str, typer.Argument(help="Registered name, local file, or HF dataset.")
+    ],
+    split: Annotated[str | None, typer.Option(help="Split (default: the dataset's own).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Count rows and tasks, and list malformed rows with their reasons."""
+    from metaagentx.tasks.datasets import check_tasks
+
+    try:
+        report = check_tasks(name_or_path, split=split)
+    except (ValueError, OSError, KeyError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    console.print(
+        f"[bold]{report['source']}[/] ({report['format']}): {report['rows']} rows -> "
+        f"{report['tasks']} tasks, {report['skipped']} skipped",
+        highlight=False,
+    )
+    console.print(
+        f"domains: {report['domains']}  test kinds: {report['test_kinds']}", highlight=False
+    )
+    for bad in report["malformed"]:
+        console.print(
+            f"  [yellow]skipped[/] row {bad['row']} ({bad['id']}): {bad['reason']}", highlight=False
+        )

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from metaagentx.sandbox.settings import SandboxSettings
+
 
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the key and what is wrong."""
@@ -65,6 +67,11 @@ class GenerationConfig(_Section):
         64,
         ge=1,
         description="Largest batch one generate call runs (hf backend and request batcher).",
+    )
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        description="hf backend: torch intra-op threads while generating (None keeps torch's default; 1 is fastest for tiny models).",
     )
     batch_wait_ms: float = Field(
         5.0,
@@ -176,18 +183,6 @@ class EvalConfig(_Section):
     )
 
 
-class SandboxConfig(_Section):
-    """Isolation of model-written code."""
-
-    isolation: Literal["auto", "strict", "process"] = Field(
-        "auto",
-        description="strict refuses to run when a layer is missing; auto uses what exists and reports it.",
-    )
-    timeout_s: float = Field(30.0, gt=0.0, description="Wall-clock limit of one script execution.")
-    memory_mb: int = Field(1024, ge=64, description="Address-space limit of one execution.")
-    max_concurrency: int = Field(32, ge=1, description="Executions running at once.")
-
-
 class LoggingConfig(_Section):
     """Where metrics go."""
 
@@ -214,7 +209,7 @@ class Config(_Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
@@ -352,7 +347,7 @@ __all__ = [
     "ModelConfig",
     "RolloutConfig",
     "SFTConfig",
-    "SandboxConfig",
+    "SandboxSettings",
     "TrainerConfig",
     "build_config",
     "load_config",

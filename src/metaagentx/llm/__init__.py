@@ -43,6 +43,7 @@ def make_generator(model: ModelConfig, generation: GenerationConfig, seed: int =
             attn_implementation=model.attn_implementation,
             max_batch_size=generation.max_batch_size,
             seed=seed,
+            num_threads=generation.torch_threads,
         )
     if generation.backend == "openai":
         from metaagentx.llm.openai_backend import OpenAIGenerator

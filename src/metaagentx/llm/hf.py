@@ -56,12 +56,17 @@ class HFGenerator(Generator):
         *,
         max_batch_size: int = 64,
         seed: int = 0,
+        num_threads: int | None = None,
     ) -> None:
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set one (e.g. the eos token)")
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
+        # torch's intra-op thread count is per calling thread (OpenMP), and a batcher runs
+        # generate() in its own thread; setting it here makes every caller decode alike.
+        # Small models decode faster with 1 thread: the per-op fork/join costs more than it saves.
+        self.num_threads = num_threads
         self.stats = GeneratorStats()
         self.eos_ids = _eos_ids(model, tokenizer)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
@@ -78,11 +83,14 @@ class HFGenerator(Generator):
         attn_implementation: str = "sdpa",
         max_batch_size: int = 64,
         seed: int = 0,
+        num_threads: int | None = None,
     ) -> HFGenerator:
         model, tokenizer = load_model_and_tokenizer(
             path, dtype=dtype, device=device, attn_implementation=attn_implementation
         )
-        return cls(model, tokenizer, max_batch_size=max_batch_size, seed=seed)
+        return cls(
+            model, tokenizer, max_batch_size=max_batch_size, seed=seed, num_threads=num_threads
+        )
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The exact ids the model is conditioned on for `request`."""
@@ -94,6 +102,8 @@ class HFGenerator(Generator):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         rows = [self._make_row(i, r) for i, r in enumerate(requests)]
         with self._lock, torch.inference_mode():
+            if self.num_threads is not None:
+                torch.set_num_threads(self.num_threads)
             self.stats.generate_calls += 1
             # similar lengths together: less left padding in each chunk
             order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))

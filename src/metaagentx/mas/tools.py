@@ -1,0 +1,204 @@
+"""Tools an agent may use during its turn loop.
+
+Built-ins run on the host side (`python` in a nested sandbox child, `run_tests` against the
+task's public tests only) through `Runtime.tool`; the library never executes agent code itself.
+Tools a script registers are plain Python functions and run inside the script's own (already
+sandboxed) process.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from metaagentx.mas.execution import current_execution
+from metaagentx.mas.protocol import Message
+from metaagentx.mas.text import clip, extract_code
+
+ToolFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A named tool: `fn` runs in-process; a built-in (fn None) is run by the host."""
+
+    name: str
+    description: str
+    fn: ToolFunction | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return self.fn is None
+
+
+BUILTIN_TOOLS = {
+    "python": Tool(
+        "python",
+        "python(code): run Python in a fresh sandboxed interpreter and return its stdout/stderr "
+        "(or write one ```python block)",
+    ),
+    "run_tests": Tool(
+        "run_tests",
+        "run_tests(code): run a complete program against the task's public tests and report "
+        'which pass; "code" defaults to the last ```python block of the conversation',
+    ),
+}
+TOOL_ALIASES = {"python_execute": "python", "code_interpreter": "python"}
+
+ToolSpec = str | ToolFunction | Tool
+
+
+class ToolRegistry:
+    """The tools available to the agents it is given to.
+
+    `ToolRegistry()` is empty (pure reasoning). Built-ins by name: `ToolRegistry(["python"])`,
+    `ToolRegistry(["run_tests"])`. Own tools: `registry.register(fn)` (also as a decorator, or
+    `register(fn, name=..., description=...)`); the agent calls them with
+    `<tool_call>{"name": "fn_name", "arguments": {...}}</tool_call>` and gets `str(result)`
+    (JSON for dicts and lists). An agent with the `python` tool also runs the last ```python
+    block of any reply that has no `<delivery>` block.
+    """
+
+    def __init__(self, tools: Iterable[ToolSpec] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.add(tool)
+
+    def add(self, tool: ToolSpec) -> ToolRegistry:
+        """Add a built-in by name ("python", "run_tests"), a `Tool`, or a function."""
+        if isinstance(tool, Tool):
+            self._tools[tool.name] = tool
+        elif isinstance(tool, str):
+            key = TOOL_ALIASES.get(tool, tool)
+            if key not in BUILTIN_TOOLS:
+                raise ValueError(
+                    f"unknown built-in tool {tool!r}; built-ins: {sorted(BUILTIN_TOOLS)}"
+                )
+            self._tools[key] = BUILTIN_TOOLS[key]
+        elif callable(tool):
+            self.register(tool)
+        else:
+            raise TypeError(f"a tool is a built-in name, a Tool or a function, not {tool!r}")
+        return self
+
+    def register(
+        self,
+        fn: ToolFunction | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Any:
+        """Register a plain function as a tool (name and description default to the function's
+        name, signature and docstring). Usable as `@registry.register` or called directly."""
+        if fn is None:
+            return lambda f: self.register(f, name=name, description=description)
+        tool_name = name or fn.__name__
+        if tool_name in BUILTIN_TOOLS:
+            raise ValueError(f"{tool_name!r} is a built-in tool name; choose another")
+        if description is None:
+            doc = (inspect.getdoc(fn) or "").strip().splitlines()
+            description = f"{tool_name}{_signature(fn)}" + (f": {doc[0]}" if doc else "")
+        self._tools[tool_name] = Tool(tool_name, description, fn)
+        return fn
+
+    def register_tool(self, name: str, fn: ToolFunction, description: str | None = None) -> None:
+        """`register` with the name first (the PettingLLMs spelling)."""
+        self.register(fn, name=name, description=description)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def list_tools(self) -> list[str]:
+        """Same as `names()` (the PettingLLMs spelling)."""
+        return self.names()
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and TOOL_ALIASES.get(name, name) in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    @property
+    def has_python(self) -> bool:
+        return "python" in self._tools
+
+    def describe(self) -> list[str]:
+        """One line per tool called with <tool_call> (python is taught as code blocks)."""
+        return [t.description for n, t in self._tools.items() if n != "python"]
+
+    def call(
+        self, agent: str, name: str, arguments: dict[str, Any], conversation: Iterable[Message] = ()
+    ) -> str:
+        """Run tool `name` for `agent`; the output is clipped to Limits.max_tool_output_chars.
+        Counts against Limits.max_tool_calls. Raises KeyError for an unknown tool and whatever
+        an own tool raises (the agent loop turns those into error messages for the agent)."""
+        key = TOOL_ALIASES.get(name, name)
+        if key not in self._tools:
+            raise KeyError(f"unknown tool {name!r}; available: {self.names()}")
+        tool, execution = self._tools[key], current_execution()
+        if tool.builtin:
+            output = execution.tool(agent, key, _builtin_arguments(key, arguments, conversation))
+        else:
+            execution.count_tool_call(agent, key)
+            output = _to_text(tool.fn(**arguments))  # type: ignore[misc]
+        return clip(output, execution.limits.max_tool_output_chars)
+
+
+def coerce_registry(tools: ToolRegistry | Iterable[ToolSpec] | None) -> ToolRegistry:
+    """An agent's `tools` argument as a registry (None: no tools)."""
+    if tools is None:
+        return ToolRegistry()
+    if isinstance(tools, ToolRegistry):
+        return tools
+    if isinstance(tools, (str, Tool)) or callable(tools):
+        return ToolRegistry([tools])  # type: ignore[list-item]
+    return ToolRegistry(tools)
+
+
+def _builtin_arguments(
+    name: str, arguments: dict[str, Any], conversation: Iterable[Message]
+) -> dict[str, Any]:
+    code = arguments.get("code")
+    if code is None and name == "run_tests":
+        for message in reversed(list(conversation)):
+            if message.get("role") == "system":  # its prose mentions ```python blocks
+                continue
+            code = extract_code(str(message.get("content", "")))
+            if code is not None:
+                break
+    if not isinstance(code, str) or not code.strip():
+        raise ValueError(f'{name} needs "code": a string with the program (none was found)')
+    return {"code": code}
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _signature(fn: ToolFunction) -> str:
+    """`(a: int, b: int = 1)`: parameters as the agent should pass them, no return type."""
+    try:
+        try:
+            signature = inspect.signature(fn, eval_str=True)
+        except Exception:  # annotations naming things not importable here
+            signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return "(...)"
+    parts = []
+    for p in signature.parameters.values():
+        text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+        if p.annotation is not p.empty:
+            annotation = p.annotation
+            text += f": {annotation.__name__ if isinstance(annotation, type) else annotation}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}"
+        parts.append(text)
+    return f"({', '.join(parts)})"
