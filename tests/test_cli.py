@@ -53,7 +53,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
 
 
 def test_data_show_and_check_on_a_local_file():
-    shown = runner.invoke(app, ["data", "show", str(FIXTURES / "math.json"), "--limit", "2", "--json"])
+    shown = runner.invoke(
+        app, ["data", "show", str(FIXTURES / "math.json"), "--limit", "2", "--json"]
+    )
     assert shown.exit_code == 0, shown.output
     rows = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
     assert 1 <= len(rows) <= 2 and all(r["domain"] == "math" for r in rows)
@@ -67,3 +69,53 @@ def test_data_show_and_check_on_a_local_file():
 def test_data_check_names_a_missing_dataset(tmp_path: Path):
     result = runner.invoke(app, ["data", "check", str(tmp_path / "missing.json")])
     assert result.exit_code == 2 and "missing.json" in result.output
+
+
+DESIGNS = Path(__file__).parent.parent / "examples" / "designs"
+
+
+def test_run_executes_a_design_in_the_sandbox_with_the_tiny_model(tiny_model_dir: Path):
+    args = ["run", "--script", str(DESIGNS / "ensemble_vote.py"), "--question", "Compute 12+30."]
+    args += ["--model", str(tiny_model_dir), "--max-new-tokens", "12", "--device", "cpu", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.splitlines()[-1])
+    assert payload["status"] == "ok"
+    assert sorted(call["agent"] for call in payload["trace"]) == [
+        "BackwardSolver",
+        "CaseAnalyzer",
+        "ForwardSolver",
+    ]
+    assert all(0 < len(call["response_ids"]) <= 12 for call in payload["trace"])
+    assert "netns" in payload["isolation"] or "rlimits" in payload["isolation"]
+
+
+def test_run_rejects_missing_script_and_bad_domain(tmp_path: Path, tiny_model_dir: Path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--script",
+            str(tmp_path / "x.py"),
+            "--question",
+            "q",
+            "--model",
+            str(tiny_model_dir),
+        ],
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--script",
+            str(DESIGNS / "single_agent.py"),
+            "--question",
+            "q",
+            "--model",
+            str(tiny_model_dir),
+            "--domain",
+            "poetry",
+        ],
+    )
+    assert result.exit_code == 2 and "unknown domain 'poetry'" in result.output

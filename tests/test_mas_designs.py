@@ -14,7 +14,7 @@ from metaagentx.mas import AgentNode, DebateNode, install_aliases, run_design, u
 from metaagentx.mas.text import extract_answer
 
 ROOT = Path(__file__).resolve().parents[1]
-DESIGNS = sorted((ROOT / "examples" / "designs").glob("*.py"))
+DESIGNS = sorted((ROOT / "examples" / "designs").glob("[!_]*.py"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mas"
 PROGRAM = "a, b = map(int, input().split())\nprint(a + b)"
 

@@ -225,3 +225,81 @@ def data_check(
         console.print(
             f"  [yellow]skipped[/] row {bad['row']} ({bad['id']}): {bad['reason']}", highlight=False
         )
+
+
+@app.command("run")
+def run_script(
+    script: Annotated[
+        Path, typer.Option("--script", help="Workflow script (a design) to execute.")
+    ],
+    question: Annotated[
+        str, typer.Option("--question", help="The task text, injected as `question`.")
+    ],
+    model: Annotated[str, typer.Option("--model", help="Model directory that plays every agent.")],
+    domain: Annotated[str, typer.Option(help="math or code: decides the answer format.")] = "math",
+    temperature: Annotated[
+        float, typer.Option(help="Agent sampling temperature (0 = greedy).")
+    ] = 0.0,
+    max_new_tokens: Annotated[int, typer.Option(help="Token budget of one agent turn.")] = 256,
+    isolation: Annotated[
+        str, typer.Option(help="Sandbox isolation: auto, strict or process.")
+    ] = "auto",
+    timeout_s: Annotated[float, typer.Option(help="Wall-clock limit of the execution.")] = 120.0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ExecutionResult as JSON.")
+    ] = False,
+) -> None:
+    """Execute a design script on a question in the sandbox and print the agent trace."""
+    import asyncio
+    import dataclasses
+
+    from metaagentx.llm.base import SamplingParams
+    from metaagentx.llm.batcher import RequestBatcher
+    from metaagentx.llm.hf import HFGenerator
+    from metaagentx.sandbox import Runner, SandboxSettings
+    from metaagentx.sandbox.layers import SandboxUnavailable
+    from metaagentx.tasks.code import extract_program
+    from metaagentx.tasks.math import extract_answer
+
+    if domain not in ("math", "code"):
+        raise _fail(f"unknown domain '{domain}'; choose math or code")
+    if not script.is_file():
+        raise _fail(f"script '{script}' does not exist")
+    try:
+        settings = SandboxSettings(isolation=isolation, timeout_s=timeout_s)
+        sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens)
+        generator = HFGenerator.from_pretrained(model, device=device)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    extract = extract_answer if domain == "math" else extract_program
+    batcher = RequestBatcher(generator)
+    runner = Runner(
+        batcher, settings, sampling=sampling, answer_extractor=lambda text, _task: extract(text)
+    )
+    try:
+        result = asyncio.run(
+            runner.run(script.read_text(), {"question": question, "domain": domain})
+        )
+    except SandboxUnavailable as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        runner.close()
+        batcher.close()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(result)))
+        return
+    for call in result.trace:
+        console.rule(
+            f"[bold]{call.agent}[/] ({len(call.response_ids)} tokens, {call.finish_reason})"
+        )
+        console.print(call.text, markup=False, highlight=False)
+    console.rule()
+    console.print(
+        f"status: [bold]{result.status}[/]  answer: {result.answer!r}  agents calls: {len(result.trace)}  "
+        f"{result.duration:.2f} s",
+        highlight=False,
+    )
+    if result.error:
+        console.print(f"[red]{result.error_kind}: {result.error}[/]", highlight=False)
+    console.print(f"[dim]isolation: {', '.join(result.isolation)}[/]", highlight=False)

@@ -89,13 +89,15 @@ SIZES: dict[str, TinySize] = {
 def tokenizer_corpus(
     extra: Iterable[str] = (), seed: int = 0, synthetic_lines: int = 4000
 ) -> list[str]:
-    """Text the tokenizer is trained on: the workflow library's source and task-like text.
+    """Text the tokenizer is trained on: the workflow library, the example designs, task text.
 
-    The workflow library source covers the API, docstrings and Python that designs use; the
-    generated lines cover arithmetic tasks, tool use and answer formats.
+    The workflow library source and the example designs cover the API, docstrings and Python
+    that designs use; the generated lines cover arithmetic tasks, tool use and answer formats.
     """
     texts: list[str] = []
-    texts.extend(_read_sources(resources.files("metaagentx") / "mas"))
+    package = resources.files("metaagentx")
+    texts.extend(_read_sources(package / "mas"))
+    texts.extend(_read_sources(package / "designs"))
     rng = random.Random(seed)
     ops = ["+", "-", "*"]
     for _ in range(synthetic_lines):

@@ -100,7 +100,7 @@ class ForkServerClient:
 
     def _launch(self, layers: list[str], use_bwrap: bool, is_root: bool) -> None:
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = launch.server_argv(self.settings, child.fileno(), layers)
+        argv = launch.server_argv(self.settings, child.fileno(), layers, bwrapped=use_bwrap)
         if use_bwrap:
             argv = launch.bwrap_argv(self.settings, is_root=is_root) + argv
         with tempfile.TemporaryFile() as errlog:
@@ -109,7 +109,7 @@ class ForkServerClient:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errlog,
-                env=launch.server_env(),
+                env=launch.server_env(bwrapped=use_bwrap),
                 cwd="/",
                 pass_fds=(child.fileno(),),
                 start_new_session=True,

@@ -133,7 +133,8 @@ class Runner:
         """`settings.limits` are the workflow library's limits for every run (see `run`)."""
         self.generator = generator
         self.settings = settings or SandboxSettings()
-        self.sampling = sampling or SamplingParams()
+        # sampling.max_new_tokens caps every agent turn, like settings.max_new_tokens
+        self.sampling = sampling or SamplingParams(max_new_tokens=self.settings.max_new_tokens)
         self.answer_extractor = answer_extractor
         self.client = client or ForkServerClient(self.settings)
         self._owns_client = client is None
@@ -365,12 +366,9 @@ class Runner:
         state.llm_calls += 1
         if state.llm_calls > s.max_llm_calls:
             raise _Limit("llm_calls", f"more than {s.max_llm_calls} LLM calls in one execution")
+        cap = min(s.max_new_tokens, self.sampling.max_new_tokens)
         max_tokens = msg.get("max_tokens")
-        budget = (
-            s.max_new_tokens
-            if max_tokens is None
-            else max(1, min(int(max_tokens), s.max_new_tokens))
-        )
+        budget = cap if max_tokens is None else max(1, min(int(max_tokens), cap))
         request = GenerationRequest(
             messages=clean,
             sampling=dataclasses.replace(self.sampling, max_new_tokens=budget),

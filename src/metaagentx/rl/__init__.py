@@ -1,0 +1,2 @@
+"""Reinforcement learning: role-aware advantages, the PPO loss, the stagewise schedule, packing,
+checkpoints."""

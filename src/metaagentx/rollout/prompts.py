@@ -1,0 +1,317 @@
+"""The designer's prompt: the workflow library's API, the rules, the output format, examples.
+
+The API section is generated from the `mas` classes' signatures and docstrings, so the prompt
+cannot drift from the library the script runs against. The same strings feed SFT data and RL
+rollouts, so a design learned on one is valid on the other. `compact=True` keeps only each
+docstring's opening sentences, drops keyword-only options and example comments: for small
+models with short contexts (about 3.7K chars with one example, against about 9.7K).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import io
+import os
+import re
+import tokenize
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from metaagentx.mas import (
+    AgentNode,
+    DebateNode,
+    EnsembleNode,
+    ReflectionNode,
+    RouterNode,
+    ToolRegistry,
+    Workflow,
+)
+from metaagentx.mas import nodes as mas_nodes
+from metaagentx.mas.prompts import answer_format
+from metaagentx.mas.tools import BUILTIN_TOOLS
+from metaagentx.rollout.extract import ALLOWED_STDLIB, DEFAULT_LIMITS
+
+API_CLASSES: tuple[type, ...] = (
+    Workflow,
+    AgentNode,
+    ToolRegistry,
+    EnsembleNode,
+    ReflectionNode,
+    DebateNode,
+    RouterNode,
+)
+WORKFLOW_METHODS = ("add_node", "add_edge", "run")
+COMPACT_CHARS = 60  # compact descriptions stop after the sentence that reaches this
+_LIST_LINE = re.compile(r"^(- |[a-z_]+: )")  # bullets and parameter lines
+_SENTENCE_END = re.compile(r"(?<=[.;])\s+(?=[A-Z`])")
+DESIGNS_ENV = "METAAGENTX_DESIGNS_DIR"
+DEFAULT_EXAMPLES: tuple[str, ...] = ("single_agent", "reflection")
+COMPACT_EXAMPLES: tuple[str, ...] = ("single_agent",)
+
+INTRO = (
+    "You design a multi-agent system for one task: a short Python script that builds agents "
+    "with the `workflow` library and runs them. The same model plays every agent."
+)
+OUTPUT_FORMAT = (
+    "Reply in this format and nothing after the code block:\n"
+    "Analysis: <1-3 sentences: what the task needs and which structure suits it>\n"
+    "Pattern: <the structure's name, e.g. {patterns}>\n"
+    "```python\n<the script>\n```"
+)
+
+
+@dataclass(frozen=True)
+class DesignExample:
+    """One example design: its pattern name, when to use it (module docstring), its code."""
+
+    name: str
+    description: str
+    code: str
+
+    def as_reply(self, compact: bool = False) -> str:
+        """The example written as a model reply in the output format."""
+        code = _strip_comments(self.code) if compact else self.code
+        summary = " ".join(self.description.split())
+        return f"Analysis: {summary}\nPattern: {self.name}\n```python\n{code.strip()}\n```"
+
+
+class PromptTooLongError(ValueError):
+    """The messages exceed `max_chars` even without examples (the task itself is never cut)."""
+
+
+def default_designs_dir() -> Path:
+    """Where the example designs are: $METAAGENTX_DESIGNS_DIR, else the `metaagentx.designs`
+    folder shipped with the package (`examples/designs` in a checkout links to it)."""
+    candidates = []
+    if os.environ.get(DESIGNS_ENV):
+        candidates.append(Path(os.environ[DESIGNS_ENV]))
+    package = Path(__file__).resolve().parents[1]
+    candidates.append(package / "designs")
+    for candidate in candidates:
+        if candidate.is_dir() and any(candidate.glob("[!_]*.py")):
+            return candidate
+    raise FileNotFoundError(
+        f"no example designs found (looked in {[str(c) for c in candidates]}); set "
+        f"{DESIGNS_ENV} or pass directory="
+    )
+
+
+def load_examples(directory: str | Path | None = None) -> dict[str, DesignExample]:
+    """Every `*.py` design of `directory` (default: `default_designs_dir()`), by pattern name;
+    `_*.py` files (an `__init__.py` when shipped as a package) are skipped."""
+    root = Path(directory) if directory is not None else default_designs_dir()
+    examples = {}
+    for path in sorted(root.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        description, code = _split_docstring(source)
+        examples[path.stem] = DesignExample(path.stem, description, code)
+    if not examples:
+        raise FileNotFoundError(f"no *.py designs in {root}")
+    return examples
+
+
+def pattern_names(directory: str | Path | None = None) -> list[str]:
+    """The example patterns' names (file stems), sorted."""
+    return sorted(load_examples(directory))
+
+
+def api_reference(compact: bool = False) -> str:
+    """The library's API, generated from signatures and docstrings."""
+    node_names = [c.__name__ for c in API_CLASSES if c.__module__.startswith(mas_nodes.__name__)]
+    base_names = [c.__name__ for c in API_CLASSES if c.__name__ not in node_names]
+    lines = [
+        f"from workflow import {', '.join(sorted(base_names))}",
+        f"from workflow.nodes import {', '.join(sorted(node_names))}",
+    ]
+    for cls in API_CLASSES:
+        lines.append("")
+        lines.append(f"{cls.__name__}{_signature(cls, compact)}")
+        lines.extend(f"  {line}" if line else "" for line in _description(cls, compact))
+        if cls is Workflow and compact:
+            lines.extend(f"  .{m}{_signature(getattr(cls, m))}" for m in WORKFLOW_METHODS)
+    lines.append("")
+    lines.append("Built-in tools (by name in ToolRegistry([...])):")
+    lines.extend(f"- {tool.description}" for tool in BUILTIN_TOOLS.values())
+    return "\n".join(lines)
+
+
+def rules(domain: str | None = None) -> str:
+    """What a valid script must and must not do (mirrors `extract.check_script`)."""
+    modules = ", ".join(sorted(ALLOWED_STDLIB))
+    return "\n".join(
+        [
+            "Rules:",
+            "- The task text is already in the variable `question` (`domain` holds its domain); "
+            "`workflow.run()` gives it to the agents. Never copy the task into the script.",
+            f"- Import only from `workflow`, `workflow.nodes` and these modules: {modules}. "
+            "No files, eval/exec, or dunder attributes.",
+            "- System prompts describe each agent's role only; the library adds the "
+            f"<delivery> message protocol and the answer format ({answer_format(domain)}).",
+            "- Build at least one AgentNode, add the nodes to a Workflow and end with "
+            "`result = workflow.run()`.",
+            f"- At most {DEFAULT_LIMITS.max_lines} lines; short scripts are better.",
+        ]
+    )
+
+
+def designer_system_prompt(
+    domain: str | None = None,
+    *,
+    examples: Sequence[str] | None = None,
+    compact: bool = False,
+    designs_dir: str | Path | None = None,
+) -> str:
+    """The designer's system prompt. `examples`: pattern names of few-shot designs to include
+    (None: the variant's default; empty: none)."""
+    names = list(_example_names(examples, compact))
+    try:
+        loaded = load_examples(designs_dir)
+    except FileNotFoundError:
+        if names:
+            raise
+        loaded = {}
+    unknown = [n for n in names if n not in loaded]
+    if unknown:
+        raise ValueError(f"unknown example designs {unknown}; known: {sorted(loaded)}")
+    patterns = ", ".join(sorted(loaded) or _library_patterns())
+    parts = [
+        INTRO,
+        "# Library\n" + api_reference(compact),
+        rules(domain),
+        "# Output\n" + OUTPUT_FORMAT.format(patterns=patterns),
+    ]
+    for name in names:
+        parts.append(f"# Example reply ({name})\n{loaded[name].as_reply(compact)}")
+    return "\n\n".join(parts)
+
+
+def designer_user_message(task_prompt: str, domain: str | None = None) -> str:
+    """The user turn: the task (the designer reads it; its script gets it as `question`)."""
+    label = f" ({domain})" if domain else ""
+    return f"Design a multi-agent system for this task{label}:\n\n{task_prompt}"
+
+
+def designer_messages(
+    task_prompt: str,
+    domain: str | None = None,
+    *,
+    examples: Sequence[str] | None = None,
+    max_chars: int | None = None,
+    compact: bool = False,
+    designs_dir: str | Path | None = None,
+) -> list[dict[str, str]]:
+    """Chat messages asking for one design. With `max_chars`, examples are dropped from the
+    last until the messages fit; PromptTooLongError if they do not fit even without any."""
+    names = list(_example_names(examples, compact))
+    user = designer_user_message(task_prompt, domain)
+    while True:
+        system = designer_system_prompt(
+            domain, examples=names, compact=compact, designs_dir=designs_dir
+        )
+        size = len(system) + len(user)
+        if max_chars is None or size <= max_chars:
+            return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        if not names:
+            raise PromptTooLongError(f"designer prompt is {size} chars > max_chars={max_chars}")
+        names.pop()
+
+
+def _example_names(examples: Sequence[str] | None, compact: bool) -> Sequence[str]:
+    if examples is not None:
+        return examples
+    return COMPACT_EXAMPLES if compact else DEFAULT_EXAMPLES
+
+
+def _library_patterns() -> list[str]:
+    """Pattern names derived from the library when no example designs are available."""
+    names = [c.__name__.removesuffix("Node").lower() for c in API_CLASSES]
+    return ["single_agent", *(n for n in names if n not in ("workflow", "agent", "toolregistry"))]
+
+
+def _signature(obj: object, compact: bool = False) -> str:
+    """`(name, agents, strategy='majority_vote', *, judge=None)`: no annotations, no self;
+    compact drops keyword-only parameters (synonyms and rarely needed options)."""
+    signature = inspect.signature(obj)  # type: ignore[arg-type]
+    params = [
+        p.replace(annotation=p.empty)
+        for p in signature.parameters.values()
+        if p.name != "self" and not (compact and p.kind is p.KEYWORD_ONLY)
+    ]
+    return str(signature.replace(parameters=params, return_annotation=signature.empty))
+
+
+def _description(cls: type, compact: bool) -> list[str]:
+    """The docstring without its `Name(...)` restatement (the signature line shows it).
+    Compact: only its opening sentences (prose before any list, about COMPACT_CHARS)."""
+    paragraphs = [p.strip() for p in (inspect.getdoc(cls) or "").split("\n\n") if p.strip()]
+    if paragraphs:
+        span = re.compile(rf"`{cls.__name__}\([^`]*\)`")
+        head = " ".join(span.sub("", paragraphs[0], count=1).split()).strip(" :.")
+        if head:
+            paragraphs[0] = head[0].upper() + head[1:] + ("" if head.endswith(".") else ".")
+        else:
+            paragraphs.pop(0)
+    if not compact:
+        return "\n\n".join(paragraphs).splitlines()
+    prose = []
+    for line in "\n".join(paragraphs).splitlines():
+        if _LIST_LINE.match(line):
+            break
+        prose.append(line)
+    kept: list[str] = []
+    for sentence in _SENTENCE_END.split(" ".join(" ".join(prose).split())):
+        if sentence.endswith(":") or (kept and len(" ".join(kept)) >= COMPACT_CHARS):
+            break
+        kept.append(sentence)
+    return [" ".join(kept)] if kept else []
+
+
+def _split_docstring(source: str) -> tuple[str, str]:
+    """(module docstring, the code after it)."""
+    module = ast.parse(source)
+    first = module.body[0] if module.body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+        and first.end_lineno is not None
+    ):
+        code = "\n".join(source.splitlines()[first.end_lineno :])
+        return inspect.cleandoc(first.value.value), code.strip() + "\n"
+    return "", source
+
+
+def _strip_comments(code: str) -> str:
+    """The code without comment-only lines and blank runs (compact examples)."""
+    comment_lines = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT and token.line.strip().startswith("#")
+    }
+    kept = [line for n, line in enumerate(code.splitlines(), 1) if n not in comment_lines]
+    out: list[str] = []
+    for line in kept:
+        if line.strip() or (out and out[-1].strip()):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+__all__ = [
+    "API_CLASSES",
+    "DEFAULT_EXAMPLES",
+    "DESIGNS_ENV",
+    "DesignExample",
+    "PromptTooLongError",
+    "api_reference",
+    "default_designs_dir",
+    "designer_messages",
+    "designer_system_prompt",
+    "designer_user_message",
+    "load_examples",
+    "pattern_names",
+    "rules",
+]
