@@ -119,3 +119,42 @@ def test_run_rejects_missing_script_and_bad_domain(tmp_path: Path, tiny_model_di
         ],
     )
     assert result.exit_code == 2 and "unknown domain 'poetry'" in result.output
+
+
+def test_design_prints_a_checked_design(tiny_model_dir: Path):
+    args = ["design", "--question", "Compute 2+3.", "--model", str(tiny_model_dir), "--compact"]
+    result = runner.invoke(app, [*args, "--max-new-tokens", "12", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.splitlines()[-1])
+    assert len(payload["response_ids"]) <= 12
+    assert payload["valid"] is (payload["reason"] is None)
+
+
+def test_run_without_script_designs_first_and_reports_a_rejected_design(tiny_model_dir: Path):
+    args = ["run", "--question", "Compute 2+3.", "--model", str(tiny_model_dir), "--compact"]
+    result = runner.invoke(app, [*args, "--design-max-new-tokens", "8", "--device", "cpu"])
+    # eight tokens from an untrained model are never a whole script: the design is rejected
+    assert result.exit_code == 2
+    assert "design was rejected (no_code_block)" in result.output
+
+
+def test_rollout_writes_the_tree_and_trajectories(tmp_path: Path, tiny_model_dir: Path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"output_dir: {tmp_path / 'run'}\nmodel: {{path: {tiny_model_dir}, device: cpu}}\n"
+        "data: {train: ['synthetic:arith:2']}\ntrainer: {batch_problems: 2}\n"
+        "rollout: {num_designs: 2, num_executions: 2, designer_max_new_tokens: 16, "
+        "executor_max_new_tokens: 8, compact_prompt: true}\n"
+    )
+    result = runner.invoke(app, ["rollout", str(config), "rollout.mode=fixed:single_agent"])
+    assert result.exit_code == 0, result.output
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "rollout.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 2
+    assert all(len(r["designs"]) == 1 and len(r["designs"][0]["executions"]) == 2 for r in records)
+    trajectories = (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()
+    assert len(trajectories) == 4  # 2 problems x N=2 x one agent call, no designer in fixed mode
+    assert (tmp_path / "run" / "config.yaml").is_file()
+    bad = runner.invoke(app, ["rollout", str(config), "rollout.num_design=3"])
+    assert bad.exit_code == 2 and "rollout.num_designs" in bad.output

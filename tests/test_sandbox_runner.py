@@ -169,3 +169,20 @@ def test_malformed_llm_requests_are_refused(bad):
     (result,) = run([script])
     assert result.status == "ok" and result.final_output.startswith("echo:refused")
     assert [c.agent for c in result.trace] == ["reporter"]
+
+
+def test_runner_survives_back_to_back_event_loops():
+    """Each asyncio.run ends its worker threads; the fork server must outlive them."""
+    runner = Runner(ScriptedBatcher(lambda request: "\\boxed{1}"), SandboxSettings(timeout_s=20))
+    script = (
+        "from workflow import AgentNode, Workflow\n"
+        "w = Workflow(name='w')\nw.add_node(AgentNode(name='A', system_prompt='x', max_turns=1))\nw.run()\n"
+    )
+    try:
+        statuses = [
+            asyncio.run(runner.run(script, {"question": "q", "domain": "math"})).status
+            for _ in range(3)
+        ]
+    finally:
+        runner.close()
+    assert statuses == ["ok", "ok", "ok"]

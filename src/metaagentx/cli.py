@@ -227,68 +227,7 @@ def data_check(
         )
 
 
-@app.command("run")
-def run_script(
-    script: Annotated[
-        Path, typer.Option("--script", help="Workflow script (a design) to execute.")
-    ],
-    question: Annotated[
-        str, typer.Option("--question", help="The task text, injected as `question`.")
-    ],
-    model: Annotated[str, typer.Option("--model", help="Model directory that plays every agent.")],
-    domain: Annotated[str, typer.Option(help="math or code: decides the answer format.")] = "math",
-    temperature: Annotated[
-        float, typer.Option(help="Agent sampling temperature (0 = greedy).")
-    ] = 0.0,
-    max_new_tokens: Annotated[int, typer.Option(help="Token budget of one agent turn.")] = 256,
-    isolation: Annotated[
-        str, typer.Option(help="Sandbox isolation: auto, strict or process.")
-    ] = "auto",
-    timeout_s: Annotated[float, typer.Option(help="Wall-clock limit of the execution.")] = 120.0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the ExecutionResult as JSON.")
-    ] = False,
-) -> None:
-    """Execute a design script on a question in the sandbox and print the agent trace."""
-    import asyncio
-    import dataclasses
-
-    from metaagentx.llm.base import SamplingParams
-    from metaagentx.llm.batcher import RequestBatcher
-    from metaagentx.llm.hf import HFGenerator
-    from metaagentx.sandbox import Runner, SandboxSettings
-    from metaagentx.sandbox.layers import SandboxUnavailable
-    from metaagentx.tasks.code import extract_program
-    from metaagentx.tasks.math import extract_answer
-
-    if domain not in ("math", "code"):
-        raise _fail(f"unknown domain '{domain}'; choose math or code")
-    if not script.is_file():
-        raise _fail(f"script '{script}' does not exist")
-    try:
-        settings = SandboxSettings(isolation=isolation, timeout_s=timeout_s)
-        sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens)
-        generator = HFGenerator.from_pretrained(model, device=device)
-    except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
-    extract = extract_answer if domain == "math" else extract_program
-    batcher = RequestBatcher(generator)
-    runner = Runner(
-        batcher, settings, sampling=sampling, answer_extractor=lambda text, _task: extract(text)
-    )
-    try:
-        result = asyncio.run(
-            runner.run(script.read_text(), {"question": question, "domain": domain})
-        )
-    except SandboxUnavailable as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        runner.close()
-        batcher.close()
-    if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(result)))
-        return
+def _print_execution(result) -> None:
     for call in result.trace:
         console.rule(
             f"[bold]{call.agent}[/] ({len(call.response_ids)} tokens, {call.finish_reason})"
@@ -296,10 +235,217 @@ def run_script(
         console.print(call.text, markup=False, highlight=False)
     console.rule()
     console.print(
-        f"status: [bold]{result.status}[/]  answer: {result.answer!r}  agents calls: {len(result.trace)}  "
+        f"status: [bold]{result.status}[/]  answer: {result.answer!r}  agent calls: {len(result.trace)}  "
         f"{result.duration:.2f} s",
         highlight=False,
     )
     if result.error:
         console.print(f"[red]{result.error_kind}: {result.error}[/]", highlight=False)
     console.print(f"[dim]isolation: {', '.join(result.isolation)}[/]", highlight=False)
+
+
+@app.command("design")
+def design(
+    question: Annotated[
+        str, typer.Option("--question", help="The task to design a multi-agent system for.")
+    ],
+    model: Annotated[str, typer.Option("--model", help="Model directory that plays the designer.")],
+    domain: Annotated[str, typer.Option(help="math or code.")] = "math",
+    temperature: Annotated[float, typer.Option(help="0 for greedy.")] = 0.0,
+    max_new_tokens: Annotated[int, typer.Option(help="Token budget of the design.")] = 1024,
+    compact: Annotated[
+        bool, typer.Option(help="Use the short designer prompt (small models).")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the design as JSON.")] = False,
+) -> None:
+    """Ask the model for one design (analysis, pattern, script) and check it statically."""
+    from metaagentx.llm.base import GenerationRequest, SamplingParams
+    from metaagentx.llm.hf import HFGenerator
+    from metaagentx.rollout.extract import extract_design
+    from metaagentx.rollout.prompts import designer_messages
+
+    if domain not in ("math", "code"):
+        raise _fail(f"unknown domain '{domain}'; choose math or code")
+    try:
+        generator = HFGenerator.from_pretrained(model, device=device)
+        sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    messages = designer_messages(question, domain, compact=compact)
+    result = generator.generate(
+        [GenerationRequest(messages=messages, sampling=sampling, role="designer")]
+    )[0]
+    parsed = extract_design(result.text, task_prompt=question)
+    if as_json:
+        payload = {
+            "text": result.text,
+            "pattern": parsed.pattern,
+            "valid": parsed.valid,
+            "reason": parsed.reason,
+            "detail": parsed.detail,
+            "script": parsed.script,
+            "response_ids": result.response_ids,
+        }
+        typer.echo(json.dumps(payload))
+        return
+    console.print(result.text, markup=False, highlight=False)
+    verdict = (
+        "[green]valid[/]" if parsed.valid else f"[red]rejected ({parsed.reason})[/] {parsed.detail}"
+    )
+    console.print(f"pattern: {parsed.pattern}  design: {verdict}", highlight=False)
+
+
+@app.command("run")
+def run(
+    question: Annotated[
+        str, typer.Option("--question", help="The task text, injected as `question`.")
+    ],
+    model: Annotated[str, typer.Option("--model", help="Model directory that plays every role.")],
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            "--script", help="A design script to execute; without it the model designs one first."
+        ),
+    ] = None,
+    domain: Annotated[str, typer.Option(help="math or code: decides the answer format.")] = "math",
+    answer: Annotated[
+        str | None, typer.Option(help="Reference answer (math) to grade the result against.")
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature of every call (0 = greedy).")
+    ] = 0.0,
+    max_new_tokens: Annotated[int, typer.Option(help="Token budget of one agent turn.")] = 256,
+    design_max_new_tokens: Annotated[int, typer.Option(help="Token budget of the design.")] = 1024,
+    compact: Annotated[
+        bool, typer.Option(help="Use the short designer prompt (small models).")
+    ] = False,
+    isolation: Annotated[
+        str, typer.Option(help="Sandbox isolation: auto, strict or process.")
+    ] = "auto",
+    timeout_s: Annotated[float, typer.Option(help="Wall-clock limit of the execution.")] = 120.0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Execute a design in the sandbox (given with --script, or designed by the model first)."""
+    import asyncio
+    import dataclasses
+
+    from metaagentx.config import ConfigError, build_config
+    from metaagentx.llm.hf import HFGenerator
+    from metaagentx.rollout.factory import open_rollout
+    from metaagentx.sandbox.layers import SandboxUnavailable
+    from metaagentx.tasks.base import Task
+
+    if domain not in ("math", "code"):
+        raise _fail(f"unknown domain '{domain}'; choose math or code")
+    if script is not None and not script.is_file():
+        raise _fail(f"script '{script}' does not exist")
+    try:
+        config = build_config(
+            {},
+            [
+                f"model.path={model}",
+                f"model.device={device}",
+                f"generation.temperature={temperature}",
+                f"rollout.designer_max_new_tokens={design_max_new_tokens}",
+                f"rollout.executor_max_new_tokens={max_new_tokens}",
+                f"rollout.compact_prompt={compact}",
+                "rollout.num_designs=1",
+                "rollout.num_executions=1",
+                f"sandbox.isolation={isolation}",
+                f"sandbox.timeout_s={timeout_s}",
+            ],
+        )
+        generator = HFGenerator.from_pretrained(model, device=device)
+    except (ConfigError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    task = Task(
+        id="cli",
+        domain=domain,
+        prompt=question,
+        answer=answer,
+        source="cli",
+        graded=answer is not None,
+    )
+    try:
+        with open_rollout(config, generator) as stack:
+            if script is not None:
+                result = asyncio.run(
+                    stack.runner.run(
+                        script.read_text(),
+                        task.public_view(),
+                        sampling=stack.engine.settings.executor_sampling(),
+                    )
+                )
+                graded = None
+            else:
+                tree = stack.engine.rollout_sync([task])
+                node = tree.designs()[0]
+                console.print(
+                    node.generation.text if node.generation else "", markup=False, highlight=False
+                )
+                if not node.design.valid:
+                    raise _fail(
+                        f"the model's design was rejected ({node.design.reason}): {node.design.detail}"
+                    )
+                execution = node.executions[0]
+                if execution.result is None:
+                    raise _fail("the execution was cut by the straggler deadline")
+                result, graded = execution.result, execution.grade
+    except SandboxUnavailable as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        payload = dataclasses.asdict(result)
+        payload["grade"] = graded
+        typer.echo(json.dumps(payload))
+        return
+    _print_execution(result)
+    if graded is not None:
+        console.print(f"correct: {graded['correct']}", highlight=False)
+
+
+@app.command("rollout")
+def rollout(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (YAML).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the JSONL (default: output_dir).")
+    ] = None,
+) -> None:
+    """Build one rollout tree (M designs x N executions per problem) and write it as JSONL."""
+    from rich.table import Table
+
+    from metaagentx.config import ConfigError, load_config, save_config
+    from metaagentx.rollout.factory import open_rollout, train_mixture
+    from metaagentx.rollout.trajectory import write_jsonl
+    from metaagentx.sandbox.layers import SandboxUnavailable
+
+    try:
+        config = load_config(config_path, overrides or [])
+        tasks = train_mixture(config).next_batch(config.trainer.batch_problems)
+    except (ConfigError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    out_dir = out or Path(config.output_dir)
+    save_config(config, out_dir)
+    try:
+        with open_rollout(config) as stack:
+            tree = stack.engine.rollout_sync(tasks)
+    except (SandboxUnavailable, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    tree_path = out_dir / "rollout.jsonl"
+    with tree_path.open("w") as f:
+        for record in tree.to_records():
+            f.write(json.dumps(record) + "\n")
+    n = write_jsonl(out_dir / "trajectories.jsonl", tree.trajectories())
+    table = Table(title=f"rollout of {len(tasks)} problems")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(tree.metrics().items()):
+        table.add_row(key, f"{value:.4g}")
+    console.print(table)
+    console.print(
+        f"wrote {tree_path} and {n} trajectories to {out_dir / 'trajectories.jsonl'}",
+        highlight=False,
+    )

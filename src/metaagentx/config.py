@@ -107,12 +107,61 @@ class RolloutConfig(_Section):
     num_executions: int = Field(4, ge=1, description="N: executions per valid design.")
     designer_max_new_tokens: int = Field(1024, ge=1, description="Token budget of one design.")
     executor_max_new_tokens: int = Field(512, ge=1, description="Token budget of one agent turn.")
-    execution_timeout_s: float = Field(
-        120.0, gt=0.0, description="Wall-clock limit of one execution."
+    designer_temperature: float | None = Field(
+        None, ge=0.0, description="Designer sampling temperature (None: generation.temperature)."
+    )
+    executor_temperature: float | None = Field(
+        None,
+        ge=0.0,
+        description="Executor sampling temperature (None: generation.temperature). Sampled, not greedy, so the N executions differ.",
     )
     straggler_deadline_s: float = Field(
         600.0, gt=0.0, description="Unfinished executions are cut (reward 0) after this long."
     )
+    compact_prompt: bool = Field(
+        False,
+        description="Use the short designer prompt (for small-context models such as the tiny one).",
+    )
+    designer_examples: list[str] | None = Field(
+        None, description="Example designs shown to the designer (None: the prompt's default pair)."
+    )
+    code_reward: Literal["all_passed", "pass_fraction"] = Field(
+        "all_passed",
+        description="Code correctness: 0/1 when all tests pass (paper), or the pass fraction.",
+    )
+    format_bonus: float = Field(
+        0.0, ge=0.0, description="Added to a correct, cleanly formatted answer (paper's code: 0.1)."
+    )
+    overlong_penalty: float = Field(
+        0.0,
+        ge=0.0,
+        description="Subtracted when an agent turn hit its token cap (paper's code: 0.1).",
+    )
+    stray_code_penalty: float = Field(
+        0.0,
+        ge=0.0,
+        description="Subtracted when a final math answer holds a code block (paper's code: 0.1).",
+    )
+    code_test_timeout_s: float = Field(
+        5.0, gt=0.0, description="Per-test timeout when grading code."
+    )
+
+
+class DataConfig(_Section):
+    """Which tasks train and validate: registered names, local files or HF datasets."""
+
+    train: list[str] = Field(
+        default_factory=lambda: ["synthetic"],
+        description="Training sources (e.g. synthetic:arith:3, math_train, apps, /data/x.jsonl).",
+    )
+    train_split: str | None = Field("train", description="Split of every training source.")
+    weights: list[float] | None = Field(
+        None, description="Sampling ratio per training source (None: equal); mixes domains."
+    )
+    val: list[str] = Field(default_factory=lambda: ["synthetic"], description="Held-out sources.")
+    val_split: str | None = Field("test", description="Split of every held-out source.")
+    val_size: int = Field(64, ge=1, description="Held-out tasks per source used for validation.")
+    limit: int | None = Field(None, ge=1, description="Use at most this many tasks per source.")
 
 
 class TrainerConfig(_Section):
@@ -205,6 +254,7 @@ class Config(_Section):
     )
     model: ModelConfig = Field(default_factory=ModelConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
@@ -341,6 +391,7 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
 __all__ = [
     "Config",
     "ConfigError",
+    "DataConfig",
     "EvalConfig",
     "GenerationConfig",
     "LoggingConfig",

@@ -135,7 +135,10 @@ def bwrap_argv(settings: SandboxSettings, *, is_root: bool) -> list[str]:
         ]
     else:
         args += ["--unshare-user"]
-    args += ["--die-with-parent", "--new-session", "--clearenv", "--chdir", "/tmp"]
+    # No --die-with-parent: its death signal fires when the *thread* that started bwrap exits
+    # (e.g. an asyncio.to_thread worker), which killed a healthy server. The server exits by
+    # itself when the host's end of its control socket closes, which a dying host always does.
+    args += ["--new-session", "--clearenv", "--chdir", "/tmp"]
     for key, value in server_env(bwrapped=True).items():
         args += ["--setenv", key, value]
     return [*args, "--"]

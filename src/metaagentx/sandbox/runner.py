@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import socket
@@ -95,6 +96,7 @@ class _State:
     task: dict[str, Any]
     tools: Mapping[str, ToolHandler]
     metadata: dict[str, Any]
+    sampling: SamplingParams
     calls: list[AgentCall] = field(default_factory=list)
     llm_calls: int = 0
     tool_calls: int = 0
@@ -104,6 +106,14 @@ class _State:
     host_error: str | None = None
     output: bytearray = field(default_factory=bytearray)
     handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    agent_turns: dict[str, int] = field(default_factory=dict)  # LLM calls so far, per agent
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 62-bit sampling seed from (execution seed, agent, turn): Python's hash() is
+    salted per process, so it would not reproduce across a resume."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 2
 
 
 def format_program_result(result: ProgramResult) -> str:
@@ -166,9 +176,13 @@ class Runner:
         tools: Mapping[str, ToolHandler] | None = None,
         metadata: dict[str, Any] | None = None,
         limits: Limits | None = None,
+        sampling: SamplingParams | None = None,
     ) -> ExecutionResult:
         """Execute `script` with `task` injected; `tools` adds handlers (e.g. run_tests);
-        `limits` replaces `settings.limits` for this run."""
+        `limits` replaces `settings.limits` for this run. `metadata` is copied into every agent
+        request; a `metadata["seed"]` makes sampling reproducible: each agent turn gets a seed
+        derived from (seed, agent name, the agent's turn number). `sampling` replaces the
+        runner's sampling parameters for this run."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
         await self.start()
@@ -178,7 +192,9 @@ class Runner:
             "limits": (limits or self.settings.limits).to_dict(),
         }
         async with self._semaphore:
-            return await self._run(header, dict(tools or {}), dict(metadata or {}))
+            return await self._run(
+                header, dict(tools or {}), dict(metadata or {}), sampling or self.sampling
+            )
 
     def _limits(self) -> dict[str, float | int]:
         s = self.settings
@@ -193,10 +209,14 @@ class Runner:
         }
 
     async def _run(
-        self, header: dict[str, Any], tools: dict[str, ToolHandler], metadata: dict[str, Any]
+        self,
+        header: dict[str, Any],
+        tools: dict[str, ToolHandler],
+        metadata: dict[str, Any],
+        sampling: SamplingParams,
     ) -> ExecutionResult:
         started = time.monotonic()
-        state = _State(task=header["task"], tools=tools, metadata=metadata)
+        state = _State(task=header["task"], tools=tools, metadata=metadata, sampling=sampling)
         io_host, io_child = socket.socketpair()
         out_host, out_child = socket.socketpair()
         try:
@@ -254,6 +274,9 @@ class Runner:
                 except asyncio.TimeoutError:
                     kill()
                     ended = await asyncio.wait_for(exited, 10.0)
+        except asyncio.CancelledError:  # cut by the caller (e.g. a straggler deadline)
+            kill()
+            raise
         except (ForkServerDied, asyncio.TimeoutError) as exc:
             state.host_error = f"sandbox child lost: {exc!r}"
         finally:
@@ -366,12 +389,18 @@ class Runner:
         state.llm_calls += 1
         if state.llm_calls > s.max_llm_calls:
             raise _Limit("llm_calls", f"more than {s.max_llm_calls} LLM calls in one execution")
-        cap = min(s.max_new_tokens, self.sampling.max_new_tokens)
+        cap = min(s.max_new_tokens, state.sampling.max_new_tokens)
         max_tokens = msg.get("max_tokens")
         budget = cap if max_tokens is None else max(1, min(int(max_tokens), cap))
+        sampling = dataclasses.replace(state.sampling, max_new_tokens=budget)
+        if "seed" in state.metadata:  # reproducible whatever order concurrent agents ask in
+            turn = state.agent_turns[agent] = state.agent_turns.get(agent, 0) + 1
+            sampling = dataclasses.replace(
+                sampling, seed=derive_seed(state.metadata["seed"], agent, turn)
+            )
         request = GenerationRequest(
             messages=clean,
-            sampling=dataclasses.replace(self.sampling, max_new_tokens=budget),
+            sampling=sampling,
             role="executor",
             metadata={**state.metadata, "agent": agent},
         )

@@ -82,11 +82,12 @@ class Task:
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     grade_public: bool = True
+    graded: bool = True  # False: a question without a reference (typed at the CLI), run only
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
             raise ValueError(f"task {self.id}: unknown domain {self.domain!r}")
-        if self.domain == "math" and not (self.answer or "").strip():
+        if self.graded and self.domain == "math" and not (self.answer or "").strip():
             raise ValueError(f"task {self.id}: math task without a reference answer")
         if self.domain == "code" and not (self.public_tests or self.hidden_tests):
             raise ValueError(f"task {self.id}: code task without tests")
@@ -114,6 +115,8 @@ class Task:
 
         `options` go to the domain grader (e.g. `runner=`, `timeout_s=` for code).
         """
+        if not self.graded:
+            raise ValueError(f"task {self.id} has no reference to grade against")
         if self.domain == "math":
             from metaagentx.tasks.math import grade_math_task  # lazy: avoids an import cycle
 
@@ -134,6 +137,7 @@ class Task:
             "source": self.source,
             "metadata": dict(self.metadata),
             "grade_public": self.grade_public,
+            "graded": self.graded,
         }
 
     @classmethod
@@ -149,4 +153,5 @@ class Task:
             source=data.get("source", ""),
             metadata=dict(data.get("metadata") or {}),
             grade_public=bool(data.get("grade_public", True)),
+            graded=bool(data.get("graded", True)),
         )
