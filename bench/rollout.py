@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from metaagentx.llm.base import GenerationRequest, SamplingParams
-from metaagentx.llm.batcher import RequestBatcher
+from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 from metaagentx.llm.hf import HFGenerator
 from metaagentx.rollout.tree import RolloutEngine, TreeSettings, answer_extractor
 from metaagentx.sandbox import Runner, SandboxSettings
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=1, help="torch threads while generating")
     parser.add_argument("--size", default="tiny")
+    parser.add_argument("--batcher", choices=["continuous", "request"], default="continuous")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,7 +46,8 @@ def main() -> None:
         num_executions=args.executions,
         executor_max_new_tokens=args.new_tokens,
     )
-    batcher = RequestBatcher(generator, max_batch_size=256, max_wait_s=0.01)
+    kind = ContinuousBatcher if args.batcher == "continuous" else RequestBatcher
+    batcher = kind(generator, max_batch_size=256, max_wait_s=0.005)
     runner = Runner(batcher, SandboxSettings(timeout_s=300), answer_extractor=answer_extractor)
     engine = RolloutEngine(batcher, runner, settings)
     engine.rollout_sync(tasks[:1])  # warm: fork server, pool, first forward passes
@@ -74,7 +76,7 @@ def main() -> None:
     print(
         f"design {args.design}: {args.problems} problems x N={args.executions} = {len(tree.executions())} "
         f"concurrent executions, {len(calls)} agent calls x {args.new_tokens} tokens; {args.size} model, "
-        f"{args.threads} torch thread(s); load average {os.getloadavg()[0]:.2f}"
+        f"{args.threads} torch thread(s), {args.batcher} batching; load average {os.getloadavg()[0]:.2f}"
     )
     print("| mode | seconds | new tokens/s | rollout vs this |\n|---|---:|---:|---:|")
     print(f"| sandboxed workflow executions (rollout) | {rollout_s:.2f} | {rate:,.0f} | 1.00x |")

@@ -84,3 +84,57 @@ def test_one_bad_request_does_not_fail_its_batch_mates():
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.submit(GenerationRequest(prompt_ids=[1]))
+
+
+def test_continuous_batching_admits_staggered_requests_with_identical_results(hf_generator):
+    import time
+
+    from metaagentx.llm.batcher import ContinuousBatcher
+
+    requests = [
+        GenerationRequest(
+            messages=[{"role": "user", "content": f"task {i} " + "y" * (i % 7)}],
+            sampling=SamplingParams(
+                temperature=0 if i % 2 else 1.0, max_new_tokens=4 + i % 9, seed=i
+            ),
+        )
+        for i in range(24)
+    ]
+    alone = [hf_generator.generate([r])[0] for r in requests]
+    forward_before = hf_generator.stats.forward_passes
+    batcher = ContinuousBatcher(hf_generator, max_batch_size=8, max_wait_s=0.002)
+    results: list[GenerationResult | None] = [None] * 24
+
+    def worker(i: int) -> None:
+        time.sleep(0.01 * (i % 5))  # arrivals while earlier rows are mid-decode
+        results[i] = batcher.submit(requests[i]).result(timeout=120)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert [r.response_ids for r in results] == [r.response_ids for r in alone]
+    for got, ref in zip(results, alone, strict=True):
+        assert max(abs(a - b) for a, b in zip(got.logprobs, ref.logprobs, strict=True)) < 1e-4
+        assert got.prompt_ids == ref.prompt_ids and got.finish_reason == ref.finish_reason
+    assert batcher.stats.requests == 24 and batcher.stats.largest_batch <= 8
+    # far fewer forward passes than decoding the 24 requests one after another
+    assert hf_generator.stats.forward_passes - forward_before < sum(
+        len(r.response_ids) for r in alone
+    )
+
+
+def test_continuous_batching_fails_a_bad_request_alone(hf_generator):
+    from metaagentx.llm.batcher import ContinuousBatcher
+
+    batcher = ContinuousBatcher(hf_generator, max_wait_s=0.02)
+    good = batcher.submit(_request(1))
+    bad = batcher.submit(GenerationRequest(prompt_ids=[1] * (hf_generator.max_positions + 5)))
+    with pytest.raises(ValueError, match="context"):
+        bad.result(timeout=60)
+    assert len(good.result(timeout=60).response_ids) == 8
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(_request(2))

@@ -1,12 +1,19 @@
-"""Merge many concurrent single requests into batched `Generator.generate` calls.
+"""Merge many concurrent single requests into batched generation.
 
 Workflow agents run in many threads, asyncio tasks and sandboxed executions at once, each
 asking for one reply at a time. Generation is cheapest in batches, so a background thread
-collects requests for up to `max_wait_s` (or until `max_batch_size`) and runs them together.
+gathers requests and runs them together:
+- `RequestBatcher` (any backend) collects requests for up to `max_wait_s` (or until
+  `max_batch_size`) and runs them as one `generate` call.
+- `ContinuousBatcher` (the hf backend) keeps one decode loop running and lets requests join it
+  between decode steps, so a request that arrives while a batch is decoding does not wait for
+  the whole batch (the way vLLM schedules). Agent turns arrive staggered (sandbox start-up, tool
+  calls, earlier turns of different lengths), which is exactly when this matters.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import queue
@@ -15,8 +22,12 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, Generator
+
+if TYPE_CHECKING:  # the hf backend (torch, transformers) loads only when it is used
+    from metaagentx.llm.hf import DecodeBatch, HFGenerator
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +42,10 @@ class BatcherStats:
 _CLOSE = object()
 
 
-class RequestBatcher(Generator):
-    """Thread-safe front of a generator; also a `Generator` itself, so it can stand in for one."""
+class _BatchingFront(Generator):
+    """Thread-safe queue in front of a worker thread; also a `Generator` itself."""
 
-    def __init__(
-        self, generator: Generator, max_batch_size: int = 64, max_wait_s: float = 0.005
-    ) -> None:
+    def __init__(self, generator: Generator, max_batch_size: int, max_wait_s: float) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.generator = generator
@@ -46,7 +55,7 @@ class RequestBatcher(Generator):
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
-        self._worker = threading.Thread(target=self._loop, name="request-batcher", daemon=True)
+        self._worker = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
         self._worker.start()
 
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
@@ -74,28 +83,45 @@ class RequestBatcher(Generator):
             self._queue.put(_CLOSE)
         self._worker.join()
 
+    @abc.abstractmethod
+    def _loop(self) -> None:
+        """The worker thread: take requests from the queue and resolve their futures."""
+
+    def _gather(self, first: object, wait_s: float, limit: int) -> tuple[list, bool]:
+        """`first` plus whatever arrives within `wait_s`, at most `limit` items in all; and
+        whether the close marker was met."""
+        batch = [] if first is None else [first]
+        deadline = time.monotonic() + wait_s
+        while len(batch) < limit:
+            remaining = deadline - time.monotonic()
+            try:
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if item is _CLOSE:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+
+class RequestBatcher(_BatchingFront):
+    """Merges concurrent requests into `generate` calls of any backend."""
+
+    def __init__(
+        self, generator: Generator, max_batch_size: int = 64, max_wait_s: float = 0.005
+    ) -> None:
+        super().__init__(generator, max_batch_size, max_wait_s)
+
     def _loop(self) -> None:
         while True:
             first = self._queue.get()
             if first is _CLOSE:
                 return
-            batch = [first]
-            deadline = time.monotonic() + self.max_wait_s
-            closing = False
-            while len(batch) < self.max_batch_size:
-                remaining = deadline - time.monotonic()
-                try:
-                    item = (
-                        self._queue.get(timeout=remaining)
-                        if remaining > 0
-                        else self._queue.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-                if item is _CLOSE:
-                    closing = True
-                    break
-                batch.append(item)
+            batch, closing = self._gather(first, self.max_wait_s, self.max_batch_size)
             self._run(batch)
             if closing:
                 return
@@ -123,3 +149,66 @@ class RequestBatcher(Generator):
             return
         for (_, future), result in zip(live, results, strict=True):
             future.set_result(result)
+
+
+class ContinuousBatcher(_BatchingFront):
+    """Continuous batching for the hf backend: requests join the running decode loop."""
+
+    def __init__(
+        self, generator: HFGenerator, max_batch_size: int = 64, max_wait_s: float = 0.005
+    ) -> None:
+        super().__init__(generator, max_batch_size, max_wait_s)
+
+    def _loop(self) -> None:
+        from metaagentx.llm.hf import DecodeBatch
+
+        generator: HFGenerator = self.generator  # type: ignore[assignment]
+        batch: DecodeBatch | None = None
+        futures: dict[int, Future] = {}
+        closing = False
+        while not (closing and batch is None):
+            if batch is None:
+                first = self._queue.get()
+                if first is _CLOSE:
+                    return
+                items, closing = self._gather(first, self.max_wait_s, self.max_batch_size)
+            elif not closing:
+                items, closing = self._gather(None, 0.0, self.max_batch_size - len(batch.rows))
+            else:
+                items = []
+            rows = []
+            for request, future in items:
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    row = generator.make_row(request)
+                except Exception as exc:  # a bad request fails alone
+                    future.set_exception(exc)
+                    continue
+                futures[id(row)] = future
+                rows.append(row)
+            try:
+                with generator.decoding():
+                    if rows:
+                        joining = DecodeBatch(generator, rows)
+                        if batch is None:
+                            batch = joining
+                        else:
+                            batch.absorb(joining)
+                        self.stats.requests += len(rows)
+                        self.stats.batches += 1
+                    if batch is None:
+                        continue
+                    self.stats.largest_batch = max(self.stats.largest_batch, len(batch.rows))
+                    finished = batch.step()
+            except Exception as exc:  # the model failed: every request in flight fails with it
+                log.exception("continuous batching step failed")
+                for future in futures.values():
+                    future.set_exception(exc)
+                futures.clear()
+                batch = None
+                continue
+            for row in finished:
+                futures.pop(id(row)).set_result(generator.to_result(row))
+            if not batch.rows:
+                batch = None

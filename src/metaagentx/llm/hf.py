@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,18 +101,29 @@ class HFGenerator(Generator):
         return render_prompt_ids(self.tokenizer, request.messages)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        rows = [self._make_row(i, r) for i, r in enumerate(requests)]
-        with self._lock, torch.inference_mode():
-            if self.num_threads is not None:
-                torch.set_num_threads(self.num_threads)
+        rows = [self.make_row(r, index=i) for i, r in enumerate(requests)]
+        with self.decoding():
             self.stats.generate_calls += 1
             # similar lengths together: less left padding in each chunk
             order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
             for start in range(0, len(order), self.max_batch_size):
-                self._run_batch([rows[i] for i in order[start : start + self.max_batch_size]])
-        return [self._to_result(row) for row in rows]
+                batch = DecodeBatch(
+                    self, [rows[i] for i in order[start : start + self.max_batch_size]]
+                )
+                while batch.rows:
+                    batch.step()
+        return [self.to_result(row) for row in rows]
 
-    def _make_row(self, index: int, request: GenerationRequest) -> _Row:
+    @contextmanager
+    def decoding(self) -> Iterator[None]:
+        """Hold the model for decode work (prefill, steps) on the calling thread."""
+        with self._lock, torch.inference_mode():
+            if self.num_threads is not None:
+                torch.set_num_threads(self.num_threads)
+            yield
+
+    def make_row(self, request: GenerationRequest, index: int = 0) -> _Row:
+        """Validate one request and prepare its decode state (prompt ids, RNG, budget)."""
         prompt = self.prompt_ids(request)
         room = self.max_positions - len(prompt)
         if room < 1:
@@ -125,59 +137,6 @@ class HFGenerator(Generator):
             seed = params.seed if params.seed is not None else self._seeds.randrange(1 << 62)
             generator = torch.Generator().manual_seed(seed)
         return _Row(request, prompt, min(params.max_new_tokens, room), generator, [], [])
-
-    def _run_batch(self, rows: list[_Row]) -> None:
-        device = self.model.device
-        pad = self.tokenizer.pad_token_id
-        width = max(len(r.prompt_ids) for r in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, width - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
-            attention[i, width - len(row.prompt_ids) :] = 1
-        input_ids, attention = input_ids.to(device), attention.to(device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        settings = _row_settings(rows, device)
-
-        self.stats.batches += 1
-        self.stats.sequences += len(rows)
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        self.stats.forward_passes += 1
-        cache = out.past_key_values
-        logits = out.logits[:, -1, :]
-        live = list(range(len(rows)))  # batch position -> index into rows
-        while True:
-            temperature, top_k, top_p = (s[live] for s in settings)
-            tokens, logprobs = sample_next(
-                logits, temperature, top_k, top_p, [rows[i].generator for i in live]
-            )
-            for token, logprob, i in zip(tokens.tolist(), logprobs.tolist(), live, strict=True):
-                self._append(rows[i], token, logprob)
-            keep = [pos for pos, i in enumerate(live) if rows[i].finish_reason is None]
-            if not keep:
-                break
-            if len(keep) < len(live):  # drop finished rows from the batch and its KV cache
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                attention, positions, tokens = attention[index], positions[index], tokens[index]
-                live = [live[pos] for pos in keep]
-            attention = torch.cat([attention, attention.new_ones((len(live), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            out = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=attention,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            self.stats.forward_passes += 1
-            logits = out.logits[:, -1, :]
 
     def _append(self, row: _Row, token: int, logprob: float) -> None:
         row.response.append(token)
@@ -198,7 +157,7 @@ class HFGenerator(Generator):
         tail = self.tokenizer.decode(row.response[-window:], skip_special_tokens=True)
         return next((s for s in stops if s in tail), None)
 
-    def _to_result(self, row: _Row) -> GenerationResult:
+    def to_result(self, row: _Row) -> GenerationResult:
         text = self.tokenizer.decode(row.response, skip_special_tokens=True)
         if row.stop_reason is not None:
             text = text[: text.find(row.stop_reason)] if row.stop_reason in text else text
@@ -213,6 +172,114 @@ class HFGenerator(Generator):
             stop_reason=row.stop_reason,
             metadata=dict(row.request.metadata),
         )
+
+
+class DecodeBatch:
+    """Rows decoded together over one KV cache; rows leave when done and new rows may join.
+
+    `HFGenerator.generate` runs one batch to completion; the continuous batcher keeps one batch
+    running and lets newly arrived requests join between steps (`absorb`), so a request never
+    waits for a whole batch of longer generations to finish. Call only inside
+    `generator.decoding()`.
+    """
+
+    def __init__(self, generator: HFGenerator, rows: list[_Row]) -> None:
+        """Prefill `rows` (left-padded) and keep the logits of their next token."""
+        self.generator = generator
+        model = generator.model
+        device = model.device
+        pad = generator.tokenizer.pad_token_id
+        width = max(len(r.prompt_ids) for r in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, width - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
+            attention[i, width - len(row.prompt_ids) :] = 1
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        stats = generator.stats
+        stats.batches += 1
+        stats.sequences += len(rows)
+        stats.forward_passes += 1
+        self.rows = list(rows)
+        self.cache = out.past_key_values
+        self.attention = attention
+        self.last_position = positions[:, -1:]
+        self.logits = out.logits[:, -1, :]
+        self.settings = _row_settings(self.rows, device)
+
+    def absorb(self, other: DecodeBatch) -> None:
+        """Join `other`'s rows: both caches are left-padded to one length and stacked."""
+        width = max(self.attention.shape[1], other.attention.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.keys = torch.cat(
+                [_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)]
+            )
+            mine.values = torch.cat(
+                [_left_pad(mine.values, width, 2), _left_pad(theirs.values, width, 2)]
+            )
+        self.attention = torch.cat(
+            [_left_pad(self.attention, width, 1), _left_pad(other.attention, width, 1)]
+        )
+        self.last_position = torch.cat([self.last_position, other.last_position])
+        self.logits = torch.cat([self.logits, other.logits])
+        self.settings = tuple(
+            torch.cat([a, b]) for a, b in zip(self.settings, other.settings, strict=True)
+        )
+        self.rows += other.rows
+
+    def step(self) -> list[_Row]:
+        """Sample one token for every row; drop and return the rows that finished; run the
+        forward pass that gives the survivors' next logits."""
+        generator = self.generator
+        temperature, top_k, top_p = self.settings
+        tokens, logprobs = sample_next(
+            self.logits, temperature, top_k, top_p, [r.generator for r in self.rows]
+        )
+        for row, token, logprob in zip(self.rows, tokens.tolist(), logprobs.tolist(), strict=True):
+            generator._append(row, token, logprob)
+        finished = [r for r in self.rows if r.finish_reason is not None]
+        if finished:
+            keep = [i for i, r in enumerate(self.rows) if r.finish_reason is None]
+            self.rows = [self.rows[i] for i in keep]
+            if not self.rows:
+                return finished
+            index = torch.tensor(keep, device=self.attention.device)
+            self.cache.batch_select_indices(index)
+            self.attention, self.last_position = self.attention[index], self.last_position[index]
+            self.settings = tuple(x[index] for x in self.settings)
+            tokens = tokens[index]
+        self.attention = torch.cat(
+            [self.attention, self.attention.new_ones((len(self.rows), 1))], dim=1
+        )
+        self.last_position = self.last_position + 1
+        out = generator.model(
+            input_ids=tokens[:, None],
+            attention_mask=self.attention,
+            position_ids=self.last_position,
+            past_key_values=self.cache,
+            use_cache=True,
+        )
+        generator.stats.forward_passes += 1
+        self.logits = out.logits[:, -1, :]
+        return finished
+
+
+def _left_pad(x: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    """Zeros on the left of dimension `dim` up to `width` (masked positions of a cache)."""
+    missing = width - x.shape[dim]
+    if missing == 0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = missing
+    return torch.cat([x.new_zeros(shape), x], dim=dim)
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:

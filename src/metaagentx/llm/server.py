@@ -3,8 +3,8 @@
 It lets OpenAI-client code (teachers, evaluation, other tools) talk to a local model, and it is
 what the `openai` backend is tested against. It speaks the vLLM extensions that training needs:
 `return_token_ids` (prompt and response ids in the reply) and `return_tokens_as_token_ids`
-(log-prob tokens spelled 'token_id:N'). Concurrent HTTP requests are merged into batches by a
-`RequestBatcher`.
+(log-prob tokens spelled 'token_id:N'). Concurrent HTTP requests join one continuously batched
+decode loop (`ContinuousBatcher`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaagentx import __version__
 from metaagentx.llm.base import GenerationRequest, SamplingParams
-from metaagentx.llm.batcher import RequestBatcher
+from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 
 
 class ChatMessage(BaseModel):
@@ -51,7 +51,10 @@ class ChatCompletionRequest(BaseModel):
 
 
 def create_app(
-    batcher: RequestBatcher, model_name: str, default_max_tokens: int = 512, token_text=None
+    batcher: RequestBatcher | ContinuousBatcher,
+    model_name: str,
+    default_max_tokens: int = 512,
+    token_text=None,
 ) -> FastAPI:
     """The FastAPI app; `token_text(id) -> str` spells a token for log-prob entries."""
 
@@ -196,7 +199,7 @@ def serve(
     generator = HFGenerator.from_pretrained(
         model_dir, device=device, dtype=dtype, max_batch_size=max_batch_size
     )
-    batcher = RequestBatcher(
+    batcher = ContinuousBatcher(
         generator, max_batch_size=max_batch_size, max_wait_s=batch_wait_ms / 1000
     )
     tokenizer = generator.tokenizer

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from metaagentx.config import Config
 from metaagentx.llm import Generator, make_generator
-from metaagentx.llm.batcher import RequestBatcher
+from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
+from metaagentx.llm.hf import HFGenerator
 from metaagentx.rollout.rewards import RewardConfig
 from metaagentx.rollout.tree import RolloutEngine, TreeSettings, answer_extractor
 from metaagentx.sandbox.runner import Runner
@@ -68,7 +69,7 @@ class RolloutStack:
     """A running generator + batcher + sandbox runner + engine; `close()` stops them."""
 
     generator: Generator
-    batcher: RequestBatcher
+    batcher: RequestBatcher | ContinuousBatcher
     runner: Runner
     engine: RolloutEngine
 
@@ -77,17 +78,23 @@ class RolloutStack:
         self.batcher.close()
 
 
+def make_batcher(generator: Generator, config: Config) -> RequestBatcher | ContinuousBatcher:
+    """Continuous batching for the in-process hf backend; request batching for the others."""
+    kind = ContinuousBatcher if isinstance(generator, HFGenerator) else RequestBatcher
+    return kind(
+        generator,
+        max_batch_size=config.generation.max_batch_size,
+        max_wait_s=config.generation.batch_wait_ms / 1000,
+    )
+
+
 @contextmanager
 def open_rollout(
     config: Config, generator: Generator | None = None, mode: str | None = None
 ) -> Iterator[RolloutStack]:
     """Build everything from `config` (the generator too unless given) and close it after."""
     generator = generator or make_generator(config.model, config.generation, seed=config.seed)
-    batcher = RequestBatcher(
-        generator,
-        max_batch_size=config.generation.max_batch_size,
-        max_wait_s=config.generation.batch_wait_ms / 1000,
-    )
+    batcher = make_batcher(generator, config)
     runner = Runner(batcher, config.sandbox, answer_extractor=answer_extractor)
     stack = RolloutStack(
         generator, batcher, runner, RolloutEngine(batcher, runner, tree_settings(config, mode))
