@@ -449,3 +449,28 @@ def rollout(
         f"wrote {tree_path} and {n} trajectories to {out_dir / 'trajectories.jsonl'}",
         highlight=False,
     )
+
+
+@app.command("train")
+def train_command(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (YAML).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+) -> None:
+    """RL: hierarchical rollouts, role-aware advantages, stagewise co-evolution, checkpoints."""
+    from metaagentx.config import ConfigError, load_config
+    from metaagentx.rl.trainer import train
+    from metaagentx.sandbox.layers import SandboxUnavailable
+
+    try:
+        config = load_config(config_path, overrides or [])
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        metrics = train(config, console)
+    except (SandboxUnavailable, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"done: {config.trainer.steps} steps in {config.output_dir}; last accuracy "
+        f"{metrics.get('accuracy/all', float('nan')):.3f}",
+        highlight=False,
+    )

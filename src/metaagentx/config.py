@@ -47,6 +47,8 @@ class ModelConfig(_Section):
         "shared",
         description="One model for both roles (paper default), a LoRA adapter per role, or two models.",
     )
+    lora_r: int = Field(16, ge=1, description="LoRA rank (parameter_sharing=lora).")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha (parameter_sharing=lora).")
     trust_remote_code: bool = Field(
         False, description="Passed to transformers when loading a model directory."
     )
@@ -185,7 +187,29 @@ class TrainerConfig(_Section):
     )
     designer_lr: float = Field(1e-6, gt=0.0, description="Learning rate while the designer learns.")
     executor_lr: float = Field(1e-6, gt=0.0, description="Learning rate while the executor learns.")
-    clip_ratio: float = Field(0.2, gt=0.0, description="PPO clip range.")
+    clip_ratio: float = Field(0.2, gt=0.0, description="PPO clip range (lower side).")
+    clip_ratio_high: float | None = Field(
+        None, gt=0.0, description="Upper clip range (DAPO clip-higher); None: same as clip_ratio."
+    )
+    dual_clip: float | None = Field(
+        None,
+        gt=1.0,
+        description="Dual-clip constant c for negative advantages (e.g. 3.0); None: off.",
+    )
+    loss_aggregation: Literal["token-mean", "seq-mean-token-mean"] = Field(
+        "token-mean", description="How token losses are averaged."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Linear LR warmup steps (per parameter owner).")
+    min_lr_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Cosine floor as a fraction of the peak LR (1.0: constant LR).",
+    )
+    recompute_logprobs: bool = Field(
+        True,
+        description="Recompute the old log-probs with the training forward before the update (exact on-policy ratios, and a resume that does not depend on how generation batched).",
+    )
     kl_coef: float = Field(
         0.0, ge=0.0, description="k3 KL penalty to a frozen reference; 0 disables it."
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +58,10 @@ class HFGenerator(Generator):
         max_batch_size: int = 64,
         seed: int = 0,
         num_threads: int | None = None,
+        context: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
+        """`context`, when given, is entered around every piece of decode work: e.g. a
+        `Policy.activate(role)` that switches a PEFT adapter in for this generator's role."""
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set one (e.g. the eos token)")
         self.model = model
@@ -68,6 +71,7 @@ class HFGenerator(Generator):
         # generate() in its own thread; setting it here makes every caller decode alike.
         # Small models decode faster with 1 thread: the per-op fork/join costs more than it saves.
         self.num_threads = num_threads
+        self._context = context
         self.stats = GeneratorStats()
         self.eos_ids = _eos_ids(model, tokenizer)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
@@ -117,7 +121,11 @@ class HFGenerator(Generator):
     @contextmanager
     def decoding(self) -> Iterator[None]:
         """Hold the model for decode work (prefill, steps) on the calling thread."""
-        with self._lock, torch.inference_mode():
+        with (
+            self._lock,
+            torch.inference_mode(),
+            self._context() if self._context else nullcontext(),
+        ):
             if self.num_threads is not None:
                 torch.set_num_threads(self.num_threads)
             yield

@@ -1,0 +1,195 @@
+"""The RL loop: stagewise phases train only the active role, and a killed run resumes exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from metaagentx.config import build_config
+from metaagentx.rl.logger import read_metrics
+from metaagentx.rl.trainer import Trainer
+from metaagentx.tiny import build_tiny
+
+
+@pytest.fixture(scope="module")
+def nano_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("nano"), size="nano", vocab_size=700, seed=0)
+
+
+def _config(model: Path, out: Path, *extra: str):
+    return build_config(
+        {},
+        [
+            f"model.path={model}",
+            "model.device=cpu",
+            f"output_dir={out}",
+            "data.train=[synthetic:arith:2]",
+            "data.val=[synthetic:arith:2]",
+            "data.val_size=2",
+            "rollout.num_designs=2",
+            "rollout.num_executions=2",
+            "rollout.designer_max_new_tokens=16",
+            "rollout.executor_max_new_tokens=8",
+            "rollout.compact_prompt=true",
+            "trainer.batch_problems=2",
+            "trainer.phase_steps=2",
+            "trainer.designer_lr=0.001",
+            "trainer.executor_lr=0.001",
+            "trainer.entropy_coef=0.01",  # a gradient even when every reward is 0
+            "generation.torch_threads=1",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+            *extra,
+        ],
+    )
+
+
+def _snapshot(trainer: Trainer) -> dict[str, list[torch.Tensor]]:
+    return {
+        role: [p.detach().clone() for p in trainer.policy.parameters_for([role])]
+        for role in ("designer", "executor")
+    }
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("sharing", "mode", "steps"),
+    [
+        ("separate", "fixed:single_agent", 4),
+        ("separate", "designed", 4),
+        ("lora", "fixed:single_agent", 3),
+    ],
+)
+def test_stagewise_trains_only_the_active_role(
+    nano_dir: Path, tmp_path: Path, sharing: str, mode: str, steps: int
+):
+    first = "executor" if mode.startswith("fixed") else "designer"
+    config = _config(
+        nano_dir,
+        tmp_path / "run",
+        f"model.parameter_sharing={sharing}",
+        f"rollout.mode={mode}",
+        f"trainer.first_role={first}",
+        f"trainer.steps={steps}",
+    )
+    trainer = Trainer(config)
+    try:
+        for step in range(steps):
+            before = _snapshot(trainer)
+            metrics = trainer.run_step()
+            after = _snapshot(trainer)
+            active = (
+                "executor" if (step // 2) % 2 == (0 if first == "executor" else 1) else "designer"
+            )
+            frozen = "designer" if active == "executor" else "executor"
+            assert (
+                metrics[f"schedule/{active}_active"] == 1.0
+                and metrics[f"schedule/{frozen}_active"] == 0.0
+            )
+            assert _same(before[frozen], after[frozen]), f"step {step}: the frozen {frozen} changed"
+            trained = metrics.get(f"update/trajectories/{active}", 0.0)
+            assert _same(before[active], after[active]) == (trained == 0), f"step {step}: {active}"
+    finally:
+        trainer.close()
+
+
+def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
+    nano_dir: Path, tmp_path: Path
+):
+    config = _config(
+        nano_dir,
+        tmp_path / "run",
+        "rollout.mode=fixed:single_agent",
+        "trainer.steps=2",
+        "trainer.val_every=2",
+        "trainer.save_every=1",
+    )
+    trainer = Trainer(config)
+    try:
+        before = _snapshot(trainer)["executor"]
+        last = trainer.train()
+        assert not _same(before, _snapshot(trainer)["executor"])
+    finally:
+        trainer.close()
+    run = tmp_path / "run"
+    records = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    assert "val/accuracy/math" in records[-1] and "update/loss" in records[0]
+    assert last["executions/total"] == 4
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-000000.jsonl",
+        "step-000001.jsonl",
+    ]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-00000001",
+        "step-00000002",
+    ]
+    assert (run / "config.yaml").is_file()
+
+
+def _final_weights(run: Path) -> dict[str, torch.Tensor]:
+    newest = sorted((run / "checkpoints").iterdir())[-1]
+    return load_file(str(newest / "model-policy.safetensors"))
+
+
+def _train_cmd(config_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "metaagentx", "train", str(config_path), *extra]
+
+
+def test_kill_9_then_resume_is_bit_identical(nano_dir: Path, tmp_path: Path):
+    def write_config(name: str) -> Path:
+        config = _config(
+            nano_dir,
+            tmp_path / name,
+            "rollout.mode=fixed:single_agent",
+            "trainer.steps=4",
+            "trainer.save_every=1",
+            "trainer.keep_checkpoints=10",
+        )
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(config.model_dump_json())  # JSON is YAML
+        return path
+
+    whole = subprocess.run(
+        _train_cmd(write_config("whole")), capture_output=True, text=True, timeout=600
+    )
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+
+    broken = write_config("broken")
+    proc = subprocess.Popen(
+        _train_cmd(broken),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    marker = tmp_path / "broken" / "checkpoints" / "step-00000002"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the run never reached its second checkpoint"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (tmp_path / "broken" / "checkpoints" / "step-00000004").exists()
+
+    resumed = subprocess.run(
+        _train_cmd(broken, "trainer.resume=true"), capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed from" in resumed.stdout
+    a, b = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "broken")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [r["step"] for r in read_metrics(tmp_path / "broken" / "metrics.jsonl")]
+    assert steps == [1, 2, 3, 4]
