@@ -378,22 +378,42 @@ def build_config(data: Mapping[str, Any] | None = None, overrides: Sequence[str]
         raise ConfigError(_format_validation_error(exc)) from None
 
 
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping; a top-level `base:` (a path or list of paths, relative to the file)
+    names configs merged underneath it, so ablations stay a few lines on a shared base."""
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"config file '{path}' includes itself through 'base'")
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
+    bases = loaded.pop("base", None) or []
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = _merge(merged, _read_yaml(path.parent / base, (*seen, path)))
+    return _merge(merged, loaded)
+
+
+def _merge(low: dict[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(low)
+    for key, value in high.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """Load a YAML config file (or the defaults when `path` is None) and apply overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
-        data = loaded
+    data = {} if path is None else _read_yaml(Path(path))
     return build_config(data, overrides)
 
 

@@ -1,0 +1,58 @@
+"""Every shipped config loads and says what its name promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metaagentx.config import ConfigError, load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS))
+)
+def test_config_loads(path: Path):
+    load_config(path)
+
+
+def test_paper_and_ablation_settings():
+    paper = load_config(CONFIGS / "paper" / "qwen3_8b.yaml")
+    assert (paper.rollout.num_designs, paper.rollout.num_executions, paper.trainer.phase_steps) == (
+        4,
+        4,
+        30,
+    )
+    assert paper.trainer.schedule == "stagewise" and paper.trainer.first_role == "executor"
+    assert paper.model.parameter_sharing == "shared" and paper.model.path == "models/Qwen3-8B"
+    expected = {
+        "simultaneous": ("trainer", "schedule", "simultaneous"),
+        "designer_only": ("trainer", "schedule", "designer_only"),
+        "executor_only": ("trainer", "schedule", "executor_only"),
+        "k1": ("trainer", "phase_steps", 1),
+        "k10": ("trainer", "phase_steps", 10),
+        "lora": ("model", "parameter_sharing", "lora"),
+        "separate": ("model", "parameter_sharing", "separate"),
+    }
+    for name, (section, key, value) in expected.items():
+        config = load_config(CONFIGS / "ablations" / f"{name}.yaml")
+        assert getattr(getattr(config, section), key) == value, name
+        assert config.rollout.num_designs == 4  # everything else comes from the shared base
+    m8 = load_config(CONFIGS / "ablations" / "m8_n1.yaml")
+    assert (m8.rollout.num_designs, m8.rollout.num_executions) == (8, 1)
+
+
+def test_base_cycles_and_unknown_keys_in_a_base_fail_clearly(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\nseed: 1\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: d.yaml\n")
+    (tmp_path / "d.yaml").write_text("trainer: {stepz: 3}\n")
+    with pytest.raises(ConfigError, match=r"'trainer\.stepz'"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "e.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "e.yaml")
