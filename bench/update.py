@@ -50,7 +50,9 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, seconds: float = 1.5) -> floa
     return best
 
 
-def make_trajectories(n: int, vocab: int, prompt: int, response: int, seed: int) -> list[Trajectory]:
+def make_trajectories(
+    n: int, vocab: int, prompt: int, response: int, seed: int
+) -> list[Trajectory]:
     """Random ids with lengths spread +-1/3 around the means (as real agent calls vary)."""
     rng = random.Random(seed)
     out = []
@@ -75,14 +77,17 @@ def make_trajectories(n: int, vocab: int, prompt: int, response: int, seed: int)
     return out
 
 
-def _timed(update: Callable[[], object], repeats: int) -> float:
-    update()  # warm-up: allocator, autocast caches, first-call overheads
-    times = []
+def _timed(systems: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per update; systems alternate so both see the same background load."""
+    for update in systems.values():
+        update()  # warm-up: allocator, autocast caches, first-call overheads
+    times: dict[str, list[float]] = {name: [] for name in systems}
     for _ in range(repeats):
-        start = time.perf_counter()
-        update()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, update in systems.items():
+            start = time.perf_counter()
+            update()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def ours(model, trajectories, bf16: bool, micro_batch_tokens: int) -> Callable[[], object]:
@@ -126,6 +131,9 @@ def trl_update(model, tokenizer, trajectories, bf16: bool, rows: int, out_dir: s
     pad = tokenizer.pad_token_id
     total = torch.tensor(float(sum(len(t.response_ids) for t in trajectories)))
     batches = [_trl_inputs(trajectories[i : i + rows], pad, total) for i in range(0, n, rows)]
+    padded = sum(b["prompt_ids"].numel() + b["completion_ids"].numel() for b in batches)
+    real = sum(len(t.prompt_ids) + len(t.response_ids) for t in trajectories)
+    print(f"TRL rows hold {padded / real:.2f}x the real tokens (padding)")
     model = trainer.model
 
     def step() -> None:
@@ -175,7 +183,7 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=64)
     parser.add_argument("--prompt", type=int, default=300)
     parser.add_argument("--response", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--micro-batch-tokens", type=int, default=4096)
     parser.add_argument("--trl-rows", type=int, default=8, help="TRL per-device batch rows")
     parser.add_argument(
@@ -219,7 +227,7 @@ def main() -> None:
                     systems["trl-grpo"] = trl_update(
                         copy.deepcopy(base), tokenizer, trajs, bf16, args.trl_rows, tmp + "/trl"
                     )
-                times = {name: _timed(fn, args.repeats) for name, fn in systems.items()}
+                times = _timed(systems, args.repeats)
                 for name, seconds in times.items():
                     rows.append((size, params, precision, name, tokens, seconds, times, peaks))
     _print_table(rows, args, trl_version)

@@ -135,3 +135,22 @@ def test_updates_per_owner_counts_a_stagewise_run():
     assert updates_per_owner(shared, (sched.active_roles(s) for s in range(10)), 2) == {
         "policy": 20
     }
+
+
+def test_role_optimizers_survive_a_real_checkpoint(tmp_path):
+    from metaagentx.rl.checkpoint import load_checkpoint, save_checkpoint
+
+    owners, a, b = _owners(shared=False)
+    lrs = {"designer": 0.1, "executor": 0.2}
+    cfg = OptimConfig(lr=1.0, warmup_steps=2, total_steps=5)
+    opts = RoleOptimizers(owners, lrs, cfg)
+    (a.sum() + b.sum()).backward()
+    opts.step({"executor"})
+    path = save_checkpoint(
+        tmp_path, 1, models={"m": {"a": a.detach()}}, optimizers=opts.state_dict()
+    )
+    restored = RoleOptimizers(owners, lrs, cfg)
+    restored.load_state_dict(load_checkpoint(path, restore_rng=False)["optimizers"])
+    for name in ("designer", "executor"):
+        assert restored.optimizers[name].steps == opts.optimizers[name].steps
+        assert restored.optimizers[name].lr == pytest.approx(opts.optimizers[name].lr)

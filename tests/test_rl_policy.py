@@ -164,3 +164,16 @@ def test_lora_simultaneous_trains_both_adapters(nano_dir):
     }
     for role, params in owners.items():
         assert not same(snapshot(params[1]), before[role]), role
+
+
+def test_lora_kl_reference_is_the_base(nano_dir):
+    from metaagentx.rl.loss import PPOLossConfig
+
+    policy, opts = _build(nano_dir, "lora")
+    policy.freeze_reference()
+    cfg = UpdateConfig(loss=PPOLossConfig(kl_coef=0.1), micro_batch_tokens=64, bf16_autocast=True)
+    first = ppo_update(policy, opts, make_batch(8, seed=1), {"executor"}, cfg)
+    assert first["kl_ref"] == pytest.approx(0.0, abs=1e-6)  # B = 0: adapter == base
+    ppo_update(policy, opts, make_batch(8, seed=2), {"executor"}, cfg)
+    third = ppo_update(policy, opts, make_batch(8, seed=3), {"executor"}, cfg)
+    assert third["kl_ref"] > 0.0

@@ -194,3 +194,14 @@ def test_packed_attention_matches_unpacked_and_restores(nano_dir):
             alone = model(input_ids=torch.tensor([seqs[i]])).logits[0]
             torch.testing.assert_close(packed[start : start + len(seqs[i])], alone)
             start += len(seqs[i])
+
+
+def test_update_config_from_trainer_config():
+    from metaagentx.config import TrainerConfig
+
+    trainer = TrainerConfig(
+        clip_ratio=0.3, kl_coef=0.05, micro_batch_tokens=512, bf16_autocast=True
+    )
+    cfg = UpdateConfig.from_trainer_config(trainer, temperature=0.9)
+    assert (cfg.loss.clip_low, cfg.loss.clip_high, cfg.loss.kl_coef) == (0.3, 0.3, 0.05)
+    assert (cfg.micro_batch_tokens, cfg.bf16_autocast, cfg.temperature) == (512, True, 0.9)

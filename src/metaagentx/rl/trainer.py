@@ -31,7 +31,7 @@ from metaagentx.rl.advantages import role_advantages
 from metaagentx.rl.checkpoint import load_latest_checkpoint, save_checkpoint
 from metaagentx.rl.logger import MetricsLogger
 from metaagentx.rl.loss import PPOLossConfig
-from metaagentx.rl.optim import OptimConfig, RoleOptimizers
+from metaagentx.rl.optim import OptimConfig, RoleOptimizers, updates_per_owner
 from metaagentx.rl.packing import pack_micro_batches, packed_token_logprobs
 from metaagentx.rl.policy import LoraSettings, Policy
 from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
@@ -94,16 +94,23 @@ class Trainer:
             first_role=t.first_role,
             learning_rates={DESIGNER: t.designer_lr, EXECUTOR: t.executor_lr},
         )
+        owners = self.policy.owners()
+        # each owner's cosine horizon is the number of updates it takes, not the step count:
+        # in stagewise training a role learns in only every other phase
+        horizons = updates_per_owner(
+            {name: roles for name, (roles, _) in owners.items()},
+            (self.schedule.active_roles(s) for s in range(t.steps)),
+        )
         self.optimizers = RoleOptimizers(
-            self.policy.owners(),
+            owners,
             {DESIGNER: t.designer_lr, EXECUTOR: t.executor_lr},
             OptimConfig(
                 lr=max(t.designer_lr, t.executor_lr),
                 warmup_steps=t.warmup_steps,
-                total_steps=max(t.steps, t.warmup_steps),
                 min_lr_ratio=t.min_lr_ratio,
                 max_grad_norm=t.max_grad_norm,
             ),
+            total_steps={name: max(n, t.warmup_steps) for name, n in horizons.items()},
         )
         self.update_config = UpdateConfig(
             loss=PPOLossConfig(
