@@ -22,6 +22,8 @@ tiny_app = typer.Typer(help="Build the tiny offline model and tokenizer.", no_ar
 app.add_typer(tiny_app, name="tiny")
 data_app = typer.Typer(help="Inspect benchmark files and datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+sft_app = typer.Typer(help="Cold-start SFT: teacher data, then training.", no_args_is_help=True)
+app.add_typer(sft_app, name="sft")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -474,3 +476,107 @@ def train_command(
         f"{metrics.get('accuracy/all', float('nan')):.3f}",
         highlight=False,
     )
+
+
+@sft_app.command("collect")
+def sft_collect(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (YAML).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+) -> None:
+    """Rejection-sample SFT records (correct executions only) from the teacher; resumable."""
+    from metaagentx.config import ConfigError, load_config
+    from metaagentx.sandbox.layers import SandboxUnavailable
+    from metaagentx.sft.collect import collect
+
+    try:
+        config = load_config(config_path, overrides or [])
+        report = collect(config, console=console)
+    except (ConfigError, SandboxUnavailable, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    summary = report.to_dict()
+    console.print(
+        f"{summary['problems']} problems ({summary['resumed_problems']} from before) -> "
+        f"kept {summary['kept']} in {summary['path']}",
+        highlight=False,
+    )
+    for reason, n in summary["rejected"].items():
+        console.print(f"  rejected {reason}: {n}", highlight=False)
+
+
+@sft_app.command("train")
+def sft_train(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (YAML).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+) -> None:
+    """Supervised fine-tuning on collected records; saves output_dir/model for RL."""
+    from metaagentx.config import ConfigError, load_config
+    from metaagentx.sandbox.layers import SandboxUnavailable
+    from metaagentx.sft.train import train_sft
+
+    try:
+        config = load_config(config_path, overrides or [])
+        metrics = train_sft(config, console)
+    except (ConfigError, SandboxUnavailable, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("val/", "loss"))}
+    console.print_json(json.dumps(shown))
+    console.print(f"model saved to {Path(config.output_dir) / 'model'}", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (YAML).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+    label: Annotated[
+        str, typer.Option(help="Name of this evaluation (e.g. after_sft, after_rl): file names.")
+    ] = "eval",
+) -> None:
+    """avg@k accuracy with 95% CIs on eval.benchmarks x eval.modes; writes output_dir/eval/.
+
+    k = eval.samples: k executions of the one design per problem (single_agent, fixed:<pattern>),
+    or k designs x 1 execution each (designed; a rejected design scores 0)."""
+    from rich.table import Table
+
+    from metaagentx.config import ConfigError, load_config
+    from metaagentx.eval.evaluate import evaluate
+    from metaagentx.eval.tables import COLUMNS, baseline_rows
+    from metaagentx.sandbox.layers import SandboxUnavailable
+
+    try:
+        config = load_config(config_path, overrides or [])
+        report = evaluate(config, label=label, console=err_console)
+    except (ConfigError, SandboxUnavailable, ValueError, OSError, KeyError) as exc:
+        raise _fail(str(exc)) from None
+    paths = report.write(Path(config.output_dir) / "eval")
+    table = Table(title=f"evaluation '{label}': avg@{config.eval.samples}, % [95% CI]")
+    for column in COLUMNS[1:]:
+        table.add_column(column, overflow="fold")
+    for row in baseline_rows([report.to_dict()]):
+        table.add_row(*(row[c] for c in COLUMNS[1:]))
+    console.print(table)
+    console.print(
+        f"wrote {paths['json']}, {paths['markdown']} and {paths['records']}", highlight=False
+    )
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file to write (default RUN_DIR/report.html).")
+    ] = None,
+    trace_steps: Annotated[
+        int, typer.Option(help="Latest training steps in the trace browser.")
+    ] = 2,
+    trace_problems: Annotated[int, typer.Option(help="Problems shown per step.")] = 6,
+) -> None:
+    """Write one self-contained HTML report: config, curves, baselines, patterns, traces."""
+    from metaagentx.eval.report import write_report
+
+    try:
+        path = write_report(
+            run_dir, out, trace_steps=max(trace_steps, 0), trace_problems=max(trace_problems, 0)
+        )
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"report written to [bold]{path}[/]", highlight=False)

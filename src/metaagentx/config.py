@@ -127,6 +127,14 @@ class RolloutConfig(_Section):
     designer_examples: list[str] | None = Field(
         None, description="Example designs shown to the designer (None: the prompt's default pair)."
     )
+    designer_prompt: Literal["full", "compact", "minimal"] | None = Field(
+        None,
+        description="Designer prompt style; minimal is one line of instructions and the task (for a tiny model taught the format by SFT). None: compact or full by compact_prompt.",
+    )
+    designs_dir: str | None = Field(
+        None,
+        description="Example designs for the designer prompt and fixed:<pattern> modes: a folder or a package name (e.g. metaagentx.sft.designs, the programmatic teacher's). None: the packaged designs.",
+    )
     code_reward: Literal["all_passed", "pass_fraction"] = Field(
         "all_passed",
         description="Code correctness: 0/1 when all tests pass (paper), or the pass fraction.",
@@ -228,15 +236,73 @@ class TrainerConfig(_Section):
 
 
 class SFTConfig(_Section):
-    """Cold-start supervised fine-tuning."""
+    """Cold-start SFT: collecting teacher data (`sft collect`) and training on it (`sft train`)."""
 
     data: str | None = Field(
-        None, description="Chat-format JSONL with role labels, written by `sft collect`."
+        None,
+        description="Chat-format JSONL with role labels: written by `sft collect`, read by `sft train` (None: output_dir/sft_data.jsonl).",
+    )
+    teacher: Literal["programmatic", "model"] = Field(
+        "programmatic",
+        description="Who collects: the built-in programmatic teacher (synthetic suite, offline) or the model/backend of model+generation (e.g. generation.backend=openai for a served teacher).",
+    )
+    teacher_mix: dict[str, dict[str, float]] | None = Field(
+        None,
+        description="Programmatic teacher: per-domain pattern weights (None: its deliberately weak default).",
+    )
+    teacher_copy_error_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Programmatic teacher: chance an agent turn slips a digit."
+    )
+    collect_problems: int = Field(
+        512, ge=1, description="Training problems to collect from (drawn from data.train)."
+    )
+    collect_batch: int = Field(16, ge=1, description="Problems per collection rollout.")
+    designer_cap: int = Field(
+        4, ge=0, description="At most this many designer records kept per problem."
+    )
+    executor_cap: int = Field(
+        16, ge=0, description="At most this many executor records (agent turns) kept per problem."
+    )
+    min_design_accuracy: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="A design is kept when valid and at least this fraction of its executions is correct.",
+    )
+    record_designer_prompt: Literal["full", "compact", "minimal"] | None = Field(
+        None,
+        description="Prompt style stored in designer records (None: the one the teacher saw), so a big teacher can see the full prompt while the student trains on a short one.",
     )
     steps: int = Field(1000, ge=0, description="Optimizer steps.")
     batch_size: int = Field(32, ge=1, description="Sequences per optimizer step.")
     lr: float = Field(1e-3, gt=0.0, description="Peak learning rate.")
     warmup_steps: int = Field(50, ge=0, description="Linear warmup steps before cosine decay.")
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Cosine floor / peak LR.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    micro_batch_tokens: int = Field(8192, ge=1, description="Tokens per packed micro-batch.")
+    max_seq_tokens: int = Field(
+        2048, ge=2, description="Records longer than this (prompt + completion) are skipped."
+    )
+    bf16_autocast: bool = Field(False, description="bf16 autocast for the forward/backward.")
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch intra-op threads for training (None: torch's default; 1 avoids oversubscribing a shared CPU).",
+    )
+    log_every: int = Field(10, ge=1, description="Log metrics every k steps.")
+    save_every: int = Field(200, ge=1, description="Checkpoint every k steps.")
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk.")
+    eval_every: int = Field(
+        0, ge=0, description="Held-out evaluation every k steps (0: only after the last step)."
+    )
+    eval_modes: list[Literal["sampled", "greedy"]] = Field(
+        default_factory=lambda: ["sampled", "greedy"],
+        description="Held-out evaluations: sampled (temperature 1) and/or greedy (temperature 0).",
+    )
+    resume: bool = Field(
+        False, description="Continue from the newest valid SFT checkpoint in output_dir."
+    )
 
 
 class EvalConfig(_Section):

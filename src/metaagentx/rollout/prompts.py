@@ -4,7 +4,9 @@ The API section is generated from the `mas` classes' signatures and docstrings, 
 cannot drift from the library the script runs against. The same strings feed SFT data and RL
 rollouts, so a design learned on one is valid on the other. `compact=True` keeps only each
 docstring's opening sentences, drops keyword-only options and example comments: for small
-models with short contexts (about 3.7K chars with one example, against about 9.7K).
+models with short contexts (about 3.7K chars with one example, against about 9.7K). The
+`minimal` style is one line of instructions and the task: for a tiny model that learns the
+library and the output format from SFT data (prompt length is CPU cost in every rollout).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import re
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from metaagentx.mas import (
     AgentNode,
@@ -53,6 +57,12 @@ COMPACT_EXAMPLES: tuple[str, ...] = ("single_agent",)
 INTRO = (
     "You design a multi-agent system for one task: a short Python script that builds agents "
     "with the `workflow` library and runs them. The same model plays every agent."
+)
+PromptStyle = Literal["full", "compact", "minimal"]
+PROMPT_STYLES: tuple[str, ...] = ("full", "compact", "minimal")
+MINIMAL_INSTRUCTION = (
+    "Design a multi-agent system for the task with the `workflow` library: reply with "
+    "Analysis:, Pattern: and one python script."
 )
 OUTPUT_FORMAT = (
     "Reply in this format and nothing after the code block:\n"
@@ -98,10 +108,23 @@ def default_designs_dir() -> Path:
     )
 
 
+def resolve_designs_dir(value: str | Path) -> Path:
+    """A designs folder given as a path, or as a dotted package name (`metaagentx.sft.designs`)
+    so configs can name a package's designs without knowing where it is installed."""
+    path = Path(value).expanduser()
+    if path.is_dir() or not isinstance(value, str) or not re.fullmatch(r"\w+(\.\w+)+", value):
+        return path
+    try:
+        return Path(str(resources.files(value)))
+    except ModuleNotFoundError:
+        return path
+
+
 def load_examples(directory: str | Path | None = None) -> dict[str, DesignExample]:
-    """Every `*.py` design of `directory` (default: `default_designs_dir()`), by pattern name;
-    `_*.py` files (an `__init__.py` when shipped as a package) are skipped."""
-    root = Path(directory) if directory is not None else default_designs_dir()
+    """Every `*.py` design of `directory` (a path or a package name, see `resolve_designs_dir`;
+    default: `default_designs_dir()`), by pattern name; `_*.py` files (an `__init__.py` when
+    shipped as a package) are skipped."""
+    root = resolve_designs_dir(directory) if directory is not None else default_designs_dir()
     examples = {}
     for path in sorted(root.glob("*.py")):
         if path.name.startswith("_"):
@@ -174,6 +197,8 @@ def designer_system_prompt(
         if names:
             raise
         loaded = {}
+    if examples is None:
+        names = _available(names, loaded)
     unknown = [n for n in names if n not in loaded]
     if unknown:
         raise ValueError(f"unknown example designs {unknown}; known: {sorted(loaded)}")
@@ -203,11 +228,24 @@ def designer_messages(
     max_chars: int | None = None,
     compact: bool = False,
     designs_dir: str | Path | None = None,
+    style: PromptStyle | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages asking for one design. With `max_chars`, examples are dropped from the
-    last until the messages fit; PromptTooLongError if they do not fit even without any."""
-    names = list(_example_names(examples, compact))
+    last until the messages fit; PromptTooLongError if they do not fit even without any.
+    `style` (None: compact or full by `compact`): "minimal" is MINIMAL_INSTRUCTION and the
+    task, without library, rules or examples."""
+    if style is not None and style not in PROMPT_STYLES:
+        raise ValueError(f"unknown designer prompt style {style!r}; use one of {PROMPT_STYLES}")
     user = designer_user_message(task_prompt, domain)
+    if style == "minimal":
+        return [
+            {"role": "system", "content": MINIMAL_INSTRUCTION},
+            {"role": "user", "content": user},
+        ]
+    compact = compact if style is None else style == "compact"
+    names = list(_example_names(examples, compact))
+    if examples is None and designs_dir is not None:
+        names = _available(names, load_examples(designs_dir))
     while True:
         system = designer_system_prompt(
             domain, examples=names, compact=compact, designs_dir=designs_dir
@@ -224,6 +262,14 @@ def _example_names(examples: Sequence[str] | None, compact: bool) -> Sequence[st
     if examples is not None:
         return examples
     return COMPACT_EXAMPLES if compact else DEFAULT_EXAMPLES
+
+
+def _available(names: list[str], loaded: dict[str, DesignExample]) -> list[str]:
+    """Default example names present in `loaded`; for another designs folder (e.g. the
+    teacher's), its own first designs in their place."""
+    if not loaded or set(names) <= set(loaded):
+        return names
+    return [n for n in names if n in loaded] or sorted(loaded)[: len(names)]
 
 
 def _library_patterns() -> list[str]:
@@ -304,7 +350,10 @@ __all__ = [
     "API_CLASSES",
     "DEFAULT_EXAMPLES",
     "DESIGNS_ENV",
+    "MINIMAL_INSTRUCTION",
+    "PROMPT_STYLES",
     "DesignExample",
+    "PromptStyle",
     "PromptTooLongError",
     "api_reference",
     "default_designs_dir",
@@ -313,5 +362,6 @@ __all__ = [
     "designer_user_message",
     "load_examples",
     "pattern_names",
+    "resolve_designs_dir",
     "rules",
 ]

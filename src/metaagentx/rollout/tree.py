@@ -22,7 +22,12 @@ from typing import Any, Protocol
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, SamplingParams
 from metaagentx.rollout.extract import Design, extract_design
-from metaagentx.rollout.prompts import designer_messages, load_examples
+from metaagentx.rollout.prompts import (
+    PROMPT_STYLES,
+    PromptStyle,
+    designer_messages,
+    load_examples,
+)
 from metaagentx.rollout.rewards import (
     ExecutionReward,
     RewardConfig,
@@ -71,6 +76,8 @@ class TreeSettings:
     straggler_deadline_s: float = 600.0
     compact_prompt: bool = False
     designer_examples: tuple[str, ...] | None = None
+    designer_prompt: PromptStyle | None = None  # None: "compact" or "full" by compact_prompt
+    designs_dir: str | None = None  # example designs (prompt and fixed:<pattern>); None: packaged
     code_test_timeout_s: float = 5.0
     rewards: RewardConfig = field(default_factory=RewardConfig)
     seed: int = 0
@@ -79,6 +86,15 @@ class TreeSettings:
         parse_mode(self.mode)
         if self.num_designs < 1 or self.num_executions < 1:
             raise ValueError("num_designs and num_executions must be >= 1")
+        if self.designer_prompt is not None and self.designer_prompt not in PROMPT_STYLES:
+            raise ValueError(f"designer_prompt must be one of {PROMPT_STYLES}")
+
+    @property
+    def prompt_style(self) -> PromptStyle:
+        """The designer prompt's style: `designer_prompt`, else compact/full by compact_prompt."""
+        if self.designer_prompt is not None:
+            return self.designer_prompt
+        return "compact" if self.compact_prompt else "full"
 
     @property
     def designs_per_problem(self) -> int:
@@ -307,6 +323,20 @@ def answer_extractor(text: str, task: Mapping[str, Any]) -> str | None:
     return extract_program(text) if task.get("domain") == "code" else extract_answer(text)
 
 
+def designer_prompt_messages(
+    settings: TreeSettings, task: Task, style: PromptStyle | None = None
+) -> list[dict[str, str]]:
+    """The designer's messages for `task` under `settings` (what the rollout sends; SFT
+    collection rebuilds them, optionally in another `style`, to store with each design)."""
+    return designer_messages(
+        task.prompt,
+        task.domain,
+        examples=settings.designer_examples,
+        style=style or settings.prompt_style,
+        designs_dir=settings.designs_dir,
+    )
+
+
 class RolloutEngine:
     """Builds rollout trees with one generator (through a batcher) and one sandbox runner."""
 
@@ -317,7 +347,7 @@ class RolloutEngine:
         kind, pattern = parse_mode(settings.mode)
         self._fixed_design: Design | None = None
         if kind != "designed":
-            examples = load_examples()
+            examples = load_examples(settings.designs_dir)
             if pattern not in examples:
                 raise ValueError(f"no example design '{pattern}'; known: {sorted(examples)}")
             self._fixed_design = extract_design(examples[pattern].as_reply())
@@ -374,12 +404,7 @@ class RolloutEngine:
             return
         requests = []
         for problem in problems:
-            messages = designer_messages(
-                problem.task.prompt,
-                problem.task.domain,
-                examples=s.designer_examples,
-                compact=s.compact_prompt,
-            )
+            messages = designer_prompt_messages(s, problem.task)
             for m in range(s.num_designs):
                 sampling = SamplingParams(
                     temperature=s.designer_temperature,
