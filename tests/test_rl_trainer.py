@@ -64,19 +64,25 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("sharing", "mode", "steps"),
+    ("size", "sharing", "mode", "steps"),
     [
-        ("separate", "fixed:single_agent", 4),
-        ("separate", "designed", 4),
-        ("lora", "fixed:single_agent", 3),
+        ("tiny", "separate", "fixed:single_agent", 6),  # the 128x2 model, 6 steps, K=2
+        ("nano", "separate", "designed", 4),
+        ("nano", "lora", "fixed:single_agent", 3),
     ],
 )
 def test_stagewise_trains_only_the_active_role(
-    nano_dir: Path, tmp_path: Path, sharing: str, mode: str, steps: int
+    nano_dir: Path,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    size: str,
+    sharing: str,
+    mode: str,
+    steps: int,
 ):
     first = "executor" if mode.startswith("fixed") else "designer"
     config = _config(
-        nano_dir,
+        tiny_model_dir if size == "tiny" else nano_dir,
         tmp_path / "run",
         f"model.parameter_sharing={sharing}",
         f"rollout.mode={mode}",
