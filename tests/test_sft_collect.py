@@ -1,18 +1,11 @@
 """SFT collection: rejection sampling through the real rollout engine and sandbox, with the
-programmatic teacher and with a real `serve-model` HTTP server; caps, resume, prompt styles."""
+programmatic teacher and with a real `serve-model` HTTP served_model; caps, resume, prompt styles."""
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
-
-import httpx
-import pytest
 
 from metaagentx.config import Config, build_config
 from metaagentx.rollout.extract import extract_design
@@ -114,47 +107,14 @@ def test_teacher_collection_keeps_only_correct_work_and_resumes(tmp_path: Path) 
     assert len(ids) == len(set(ids))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "metaagentx", "serve-model", "--model", str(tiny_model_dir),
-         "--port", str(port), "--device", "cpu"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve-model exited: {proc.stdout.read().decode()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("serve-model did not come up in 90 s")
-    yield base + "/v1"
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
 def test_collection_through_a_served_model_rejects_its_wrong_work(
-    tmp_path: Path, server: str, tiny_model_dir: Path
+    tmp_path: Path, served_model: str, tiny_model_dir: Path
 ) -> None:
     config = make_config(
         tmp_path,
         "sft.teacher=model",
         "generation.backend=openai",
-        f"generation.base_url={server}",
+        f"generation.base_url={served_model}",
         f"model.path={tiny_model_dir}",  # the student tokenizer: length checks
         "sft.collect_problems=3",
         "rollout.designer_max_new_tokens=24",

@@ -23,12 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from metaagentx.config import Config, save_config
-from metaagentx.llm.batcher import ContinuousBatcher
-from metaagentx.llm.hf import HFGenerator
 from metaagentx.llm.loading import load_model_and_tokenizer
-from metaagentx.llm.router import RoleRouter
 from metaagentx.rl.advantages import role_advantages
 from metaagentx.rl.checkpoint import load_latest_checkpoint, save_checkpoint
+from metaagentx.rl.generation import role_router
 from metaagentx.rl.logger import MetricsLogger
 from metaagentx.rl.loss import PPOLossConfig
 from metaagentx.rl.optim import OptimConfig, RoleOptimizers, updates_per_owner
@@ -127,8 +125,7 @@ class Trainer:
         )
         self.mixture = train_mixture(config)
         self.val_tasks = validation_tasks(config)
-        self.generators = self._build_generators()
-        self.router = RoleRouter(self.generators)
+        self.router = role_router(self.policy, self.tokenizer, config)
         self.runner = Runner(self.router, config.sandbox, answer_extractor=answer_extractor)
         self.engine = RolloutEngine(self.router, self.runner, settings)
         self.val_engine = RolloutEngine(
@@ -137,33 +134,6 @@ class Trainer:
             replace(settings, num_designs=1, num_executions=1, seed=settings.seed + 1),
         )
         self.step = 0
-
-    def _build_generators(self) -> dict[str, ContinuousBatcher]:
-        """One continuously batched generator per distinct role weights (one when shared)."""
-        g = self.config.generation
-        fronts: dict[str, ContinuousBatcher] = {}
-        by_owner: dict[str, ContinuousBatcher] = {}
-        for role in ROLES:
-            owner = self.policy.owner_of(role)
-            if owner not in by_owner:
-                context = (
-                    (lambda r=role: self.policy.activate(r))
-                    if self.policy.sharing == "lora"
-                    else None
-                )
-                generator = HFGenerator(
-                    self.policy.model_for(role),
-                    self.tokenizer,
-                    max_batch_size=g.max_batch_size,
-                    seed=self.config.seed,
-                    num_threads=g.torch_threads,
-                    context=context,
-                )
-                by_owner[owner] = ContinuousBatcher(
-                    generator, g.max_batch_size, g.batch_wait_ms / 1000
-                )
-            fronts[role] = by_owner[owner]
-        return fronts
 
     # ---- checkpoints -----------------------------------------------------------------------
 

@@ -16,37 +16,13 @@ from dataclasses import replace
 from transformers import PreTrainedTokenizerBase
 
 from metaagentx.config import Config
-from metaagentx.llm.batcher import ContinuousBatcher
-from metaagentx.llm.hf import HFGenerator
-from metaagentx.llm.router import RoleRouter
+from metaagentx.rl.generation import role_router
 from metaagentx.rl.policy import Policy
 from metaagentx.rl.roles import ROLES
 from metaagentx.rollout.factory import tree_settings, validation_tasks
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree, answer_extractor
 from metaagentx.sandbox.runner import Runner
 from metaagentx.tasks.base import Task
-
-
-def role_router(policy: Policy, tokenizer: PreTrainedTokenizerBase, config: Config) -> RoleRouter:
-    """Continuously batched hf generators over the policy's weights, one per distinct owner."""
-    g = config.generation
-    by_owner: dict[str, ContinuousBatcher] = {}
-    fronts: dict[str, ContinuousBatcher] = {}
-    for role in ROLES:
-        owner = policy.owner_of(role)
-        if owner not in by_owner:
-            context = (lambda r=role: policy.activate(r)) if policy.sharing == "lora" else None
-            generator = HFGenerator(
-                policy.model_for(role),
-                tokenizer,
-                max_batch_size=g.max_batch_size,
-                seed=config.seed,
-                num_threads=g.torch_threads,
-                context=context,
-            )
-            by_owner[owner] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000)
-        fronts[role] = by_owner[owner]
-    return RoleRouter(fronts)
 
 
 def summarize(tree: RolloutTree) -> dict[str, float]:
@@ -119,4 +95,4 @@ def evaluate_policy(
     return out
 
 
-__all__ = ["evaluate_policy", "role_router", "summarize"]
+__all__ = ["evaluate_policy", "summarize"]
