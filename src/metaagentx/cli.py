@@ -580,3 +580,29 @@ def report_command(
     except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"report written to [bold]{path}[/]", highlight=False)
+
+
+@app.command("quickstart")
+def quickstart(
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/quickstart"),
+    fast: Annotated[
+        bool, typer.Option(help="A much smaller run (about 2 minutes) to check the pipeline.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = 0,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides of the embedded config.")
+    ] = None,
+) -> None:
+    """The whole method offline on a CPU: tiny model, teacher data, SFT, baselines, RL, eval, report."""
+    from metaagentx.config import ConfigError
+    from metaagentx.quickstart import quickstart_config, run_quickstart
+    from metaagentx.sandbox.layers import SandboxUnavailable
+
+    try:
+        config = quickstart_config(out, fast=fast, seed=seed, overrides=overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        run_quickstart(config, console)
+    except (SandboxUnavailable, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None

@@ -19,7 +19,8 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -190,6 +191,20 @@ class Policy:
                 yield model
 
     # ---- checkpoints ------------------------------------------------------------------------
+
+    def save_pretrained(self, out: str | Path, tokenizer: Any) -> Path:
+        """`save_pretrained` the weights and tokenizer for loading as a model directory: `out`
+        (shared), `out/designer` and `out/executor` (separate), or the PEFT adapters (lora)."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.sharing == "separate":
+            for role in ROLES:
+                self.model_for(role).save_pretrained(out / role)
+                tokenizer.save_pretrained(out / role)
+        else:
+            self.model_for(EXECUTOR).save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        return out
 
     def state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         """Name -> tensors for `save_checkpoint(models=...)`: whole models, or adapters only."""

@@ -279,6 +279,10 @@ class Trainer:
             logger.close()
         return last
 
+    def save_model(self, out: str | Path) -> Path:
+        """The current weights as a loadable model directory (see `Policy.save_pretrained`)."""
+        return self.policy.save_pretrained(out, self.tokenizer)
+
     def close(self) -> None:
         self.runner.close()
         self.router.close()

@@ -230,17 +230,8 @@ class SFTTrainer:
         return last
 
     def save_model(self, out: Path) -> Path:
-        """`save_pretrained` model(s) and tokenizer: `out` (shared), `out/designer` and
-        `out/executor` (separate), or the PEFT adapters in `out` (lora)."""
-        out.mkdir(parents=True, exist_ok=True)
-        if self.policy.sharing == "separate":
-            for role in ROLES:
-                self.policy.model_for(role).save_pretrained(out / role)
-                self.tokenizer.save_pretrained(out / role)
-        else:
-            self.policy.model_for(EXECUTOR).save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
-        return out
+        """The trained weights as a loadable model directory (see `Policy.save_pretrained`)."""
+        return self.policy.save_pretrained(out, self.tokenizer)
 
 
 def train_sft(config: Config, console: Console | None = None) -> dict[str, Any]:

@@ -1,0 +1,51 @@
+"""`metaagentx quickstart --fast`: every stage runs and leaves its artefacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from metaagentx.config import ConfigError
+from metaagentx.quickstart import quickstart_config, run_quickstart
+
+
+def test_embedded_config_and_overrides(tmp_path: Path):
+    config = quickstart_config(tmp_path, seed=3)
+    assert config.seed == 3 and config.output_dir == str(tmp_path)
+    assert config.rollout.designer_prompt == "minimal" and config.trainer.schedule == "stagewise"
+    fast = quickstart_config(tmp_path, fast=True, overrides=["trainer.steps=1"])
+    assert fast.trainer.steps == 1 and fast.sft.steps < config.sft.steps
+    with pytest.raises(ConfigError, match=r"'trainer\.stepz'"):
+        quickstart_config(tmp_path, overrides=["trainer.stepz=1"])
+
+
+def test_fast_quickstart_runs_every_stage(tmp_path: Path):
+    result = run_quickstart(quickstart_config(tmp_path / "qs", fast=True))
+    out = tmp_path / "qs"
+    assert set(result.timings) >= {
+        "build",
+        "collect",
+        "sft",
+        "eval_sft",
+        "rl",
+        "eval_rl",
+        "report",
+        "total",
+    }
+    assert (out / "sft" / "model" / "config.json").is_file() and (
+        out / "rl" / "model" / "config.json"
+    ).is_file()
+    evals = {p.stem for p in (out / "rl" / "eval").glob("*.json")}
+    assert evals == {
+        "after_sft",
+        "after_rl",
+        "swap_rl_designer_sft_executor",
+        "swap_sft_designer_rl_executor",
+    }
+    after = json.loads((out / "rl" / "eval" / "after_rl.json").read_text())
+    assert {r["mode"] for r in after["results"]} == {"fixed:single", "fixed:tool", "designed"}
+    html = result.report.read_text()
+    assert result.report == out / "rl" / "report.html" and "after_rl" in html
+    assert (out / "rl" / "metrics.jsonl").is_file()
