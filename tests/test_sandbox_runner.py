@@ -172,17 +172,22 @@ def test_malformed_llm_requests_are_refused(bad):
 
 
 def test_runner_survives_back_to_back_event_loops():
-    """Each asyncio.run ends its worker threads; the fork server must outlive them."""
-    runner = Runner(ScriptedBatcher(lambda request: "\\boxed{1}"), SandboxSettings(timeout_s=20))
+    """Each asyncio.run ends its worker threads and binds its own waiters; the fork server and the
+    concurrency limit must outlive them (more runs than `max_concurrency`, so runs wait)."""
+    runner = Runner(
+        ScriptedBatcher(lambda request: "\\boxed{1}"),
+        SandboxSettings(timeout_s=20, max_concurrency=1),
+    )
     script = (
         "from workflow import AgentNode, Workflow\n"
         "w = Workflow(name='w')\nw.add_node(AgentNode(name='A', system_prompt='x', max_turns=1))\nw.run()\n"
     )
+    task = {"question": "q", "domain": "math"}
     try:
         statuses = [
-            asyncio.run(runner.run(script, {"question": "q", "domain": "math"})).status
+            [r.status for r in asyncio.run(runner.run_many([(script, task)] * 3))]
             for _ in range(3)
         ]
     finally:
         runner.close()
-    assert statuses == ["ok", "ok", "ok"]
+    assert statuses == [["ok"] * 3] * 3

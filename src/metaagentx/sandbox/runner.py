@@ -148,7 +148,9 @@ class Runner:
         self.answer_extractor = answer_extractor
         self.client = client or ForkServerClient(self.settings)
         self._owns_client = client is None
-        self._semaphore: asyncio.Semaphore | None = None
+        # one semaphore per event loop: callers such as `rollout_sync` run each batch under a
+        # fresh `asyncio.run`, and a semaphore that once waited is bound to its loop
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     @property
     def isolation(self) -> list[str]:
@@ -183,18 +185,25 @@ class Runner:
         request; a `metadata["seed"]` makes sampling reproducible: each agent turn gets a seed
         derived from (seed, agent name, the agent's turn number). `sampling` replaces the
         runner's sampling parameters for this run."""
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
+        semaphore = self._semaphore()
         await self.start()
         header = {
             "source": script,
             "task": task,
             "limits": (limits or self.settings.limits).to_dict(),
         }
-        async with self._semaphore:
+        async with semaphore:
             return await self._run(
                 header, dict(tools or {}), dict(metadata or {}), sampling or self.sampling
             )
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop not in self._semaphores:
+            for old in [old for old in self._semaphores if old.is_closed()]:
+                del self._semaphores[old]
+            self._semaphores[loop] = asyncio.Semaphore(self.settings.max_concurrency)
+        return self._semaphores[loop]
 
     def _limits(self) -> dict[str, float | int]:
         s = self.settings
