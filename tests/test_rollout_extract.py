@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,19 @@ def test_pattern_is_optional_and_analysis_is_kept() -> None:
     design = extract_design(f"Analysis: Needs checking.\n```python\n{body()}```")
     assert design.valid and design.pattern is None
     assert design.analysis == "Needs checking."
+
+
+def test_model_written_code_is_checked_and_modelled_without_warnings() -> None:
+    """`1if` is legal Python that makes the parser warn; checking thousands of designs must not
+    print thousands of warnings (or fail under -W error)."""
+    from metaagentx.eval.design_ast import model_script
+
+    script = (
+        "from workflow import AgentNode, Workflow\n"
+        "n = 1if True else 2\n"
+        "w = Workflow()\nw.add_node(AgentNode('A', 'Solve.'))\nresult = w.run()\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_script(script).reason is None
+        assert model_script(script).parsed

@@ -3,6 +3,7 @@ model that lowers its loss, checkpoints, resumes exactly, evaluates and saves a 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -100,12 +101,43 @@ def test_ids_are_the_generation_prompt_plus_completion_plus_end_of_turn(nano: Pa
         encode_record(tokenizer, {**record, "role": "critic"})
 
 
+def test_an_agents_earlier_turn_is_trained_inside_its_later_turn(tmp_path: Path, nano: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(nano)
+    first = [
+        {"role": "system", "content": "Compute with Python."},
+        {"role": "user", "content": "Compute 12*34."},
+    ]
+    code = "```python\nprint(12*34)\n```"
+    turn1 = {"role": "executor", "messages": first, "completion": code}
+    later = [*first, {"role": "assistant", "content": code}, {"role": "tool", "content": "408"}]
+    turn2 = {"role": "executor", "messages": later, "completion": "<delivery>\\boxed{408}</delivery>"}
+    other = {"role": "executor", "messages": [first[1]], "completion": code}  # other prompt
+    path = tmp_path / "turns.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (turn1, turn2, other)))
+
+    merged = load_dataset(path, tokenizer, max_tokens=10_000)
+    separate = load_dataset(path, tokenizer, max_tokens=10_000, merge_turns=False)
+    assert merged.skipped == {"merged": 1} and len(merged.examples) == 2
+    assert len(separate.examples) == 3 and not separate.skipped
+    # the same (context, target) pairs are trained, in fewer tokens
+    def pairs(examples):
+        return sorted(
+            (tuple(e.ids[: t + 1]), e.ids[t + 1])
+            for e in examples
+            for t in range(len(e.ids) - 1)
+            if e.mask[t + 1]
+        )
+    assert pairs(merged.examples) == pairs(separate.examples)
+    assert sum(len(e.ids) for e in merged.examples) < sum(len(e.ids) for e in separate.examples)
+    assert merged.examples[0].trained_turns == (2,)
+
+
 def test_dataset_counts_bad_and_long_lines(tmp_path: Path, nano: Path, data: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(nano)
     path = tmp_path / "d.jsonl"
     path.write_text(data.read_text() + "{not json\n" + '{"role": "designer"}\n')
     dataset = load_dataset(path, tokenizer, max_tokens=10_000)
-    assert dataset.skipped == {"bad_json": 1, "malformed": 1}
+    assert {k: v for k, v in dataset.skipped.items() if k != "merged"} == {"bad_json": 1, "malformed": 1}
     assert set(dataset.roles()) == {"designer", "executor"}
     assert load_dataset(data, tokenizer, max_tokens=40).skipped["too_long"] > 0
     sampler = EpochSampler(5, seed=0)

@@ -280,6 +280,11 @@ class SFTConfig(_Section):
     min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Cosine floor / peak LR.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    merge_turns: bool = Field(
+        True,
+        description="Train an agent's earlier turns inside its later turn's sequence instead of "
+        "as separate records (same tokens and contexts, fewer tokens).",
+    )
     micro_batch_tokens: int = Field(8192, ge=1, description="Tokens per packed micro-batch.")
     max_seq_tokens: int = Field(
         2048, ge=2, description="Records longer than this (prompt + completion) are skipped."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,9 @@ class ScriptModel:
 def model_script(script: str) -> ScriptModel:
     """Parse `script` and model the workflow it builds; never executes it."""
     try:
-        tree = ast.parse(script)
+        with warnings.catch_warnings():  # model-written code: its warnings are noise here
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(script)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ScriptModel(None, [], False)
     interpreter = _Interpreter()

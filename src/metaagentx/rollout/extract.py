@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -193,7 +194,9 @@ def check_script(
     if lines > limits.max_lines:
         return ScriptCheck("too_long", f"{lines} lines > {limits.max_lines}")
     try:
-        tree = ast.parse(script)
+        with warnings.catch_warnings():  # model-written code: its warnings are noise here
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(script)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return ScriptCheck("syntax_error", f"{type(exc).__name__}: {exc}")
     nodes = sum(1 for _ in ast.walk(tree))

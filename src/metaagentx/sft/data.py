@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class SFTExample:
     role: str
     ids: list[int]
     mask: list[int]
+    trained_turns: tuple[int, ...] = ()  # assistant messages inside the prompt that are trained
 
     @property
     def completion_tokens(self) -> int:
@@ -53,9 +55,7 @@ def end_of_turn_id(tokenizer: PreTrainedTokenizerBase) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def encode_record(tokenizer: PreTrainedTokenizerBase, record: dict[str, Any]) -> SFTExample:
-    """ids = render_prompt_ids(messages) + tokens(completion) + [end of turn]; the mask marks
-    the completion and the end of turn. Raises ValueError on a malformed record."""
+def _validate(record: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
     role = record.get("role")
     messages = record.get("messages")
     completion = record.get("completion")
@@ -65,30 +65,106 @@ def encode_record(tokenizer: PreTrainedTokenizerBase, record: dict[str, Any]) ->
         raise ValueError("messages must be a non-empty list")
     if not isinstance(completion, str) or not completion:
         raise ValueError("completion must be a non-empty string")
+    return role, messages, completion
+
+
+def encode_record(
+    tokenizer: PreTrainedTokenizerBase,
+    record: dict[str, Any],
+    train_turns: Sequence[int] = (),
+) -> SFTExample:
+    """ids = render_prompt_ids(messages) + tokens(completion) + [end of turn]; the mask marks
+    the completion and the end of turn. `train_turns` are indices of assistant messages inside
+    `messages` to train as well (see `load_dataset`); a turn is marked only where the rendered
+    conversation holds, token for token, that turn's prompt followed by its reply, so the mask
+    never teaches a token in a context generation would not see. Raises ValueError on a
+    malformed record."""
+    role, messages, completion = _validate(record)
+    eot = end_of_turn_id(tokenizer)
     prompt = render_prompt_ids(tokenizer, messages)
-    answer = list(tokenizer(completion, add_special_tokens=False)["input_ids"])
-    answer.append(end_of_turn_id(tokenizer))
-    return SFTExample(role, prompt + answer, [0] * len(prompt) + [1] * len(answer))
+    answer = [*tokenizer(completion, add_special_tokens=False)["input_ids"], eot]
+    ids = prompt + answer
+    mask = [0] * len(prompt) + [1] * len(answer)
+    trained: list[int] = []
+    for turn in train_turns:
+        message = messages[turn]
+        if message.get("role") != "assistant" or not isinstance(message.get("content"), str):
+            continue
+        before = render_prompt_ids(tokenizer, messages[:turn])
+        reply = [*tokenizer(message["content"], add_special_tokens=False)["input_ids"], eot]
+        start, stop = len(before), len(before) + len(reply)
+        if ids[:start] == before and ids[start:stop] == reply:
+            mask[start:stop] = [1] * len(reply)
+            trained.append(turn)
+    return SFTExample(role, ids, mask, tuple(trained))
+
+
+def _conversation_key(role: str, messages: Sequence[dict[str, Any]]) -> str:
+    return json.dumps([role, list(messages)], sort_keys=True)
 
 
 def load_dataset(
-    path: str | Path, tokenizer: PreTrainedTokenizerBase, max_tokens: int
+    path: str | Path,
+    tokenizer: PreTrainedTokenizerBase,
+    max_tokens: int,
+    merge_turns: bool = True,
 ) -> SFTDataset:
-    """Encode every line of a records JSONL; bad or over-long lines are counted, not fatal."""
+    """Encode every line of a records JSONL; bad or over-long lines are counted, not fatal.
+
+    Collection writes one record per agent call, so an agent's turn k is also the prompt prefix
+    of its turn k+1. With `merge_turns`, a record whose prompt + reply is the start of another
+    record's conversation is dropped and the longer record trains that reply too: the same
+    tokens in the same contexts for ~35% fewer tokens on multi-turn data (counted as "merged").
+    """
     dataset = SFTDataset([])
+    records: list[dict[str, Any]] = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         try:
-            example = encode_record(tokenizer, json.loads(line))
-        except (ValueError, TypeError, KeyError) as exc:
+            record = json.loads(line)
+            _validate(record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             reason = "bad_json" if isinstance(exc, json.JSONDecodeError) else "malformed"
             dataset.skipped[reason] += 1
             continue
+        records.append(record)
+    full_keys = [
+        _conversation_key(
+            r["role"], [*r["messages"], {"role": "assistant", "content": r["completion"]}]
+        )
+        for r in records
+    ]
+    known = set(full_keys) if merge_turns else set()
+    encoded: list[SFTExample | None] = []
+    covered: set[str] = set()
+    for record in records:
+        role, messages = record["role"], record["messages"]
+        keys = {
+            i: _conversation_key(role, messages[: i + 1])
+            for i, m in enumerate(messages)
+            if isinstance(m, dict) and m.get("role") == "assistant"
+        }
+        turns = [i for i, key in keys.items() if key in known]
+        try:
+            example = encode_record(tokenizer, record, turns)
+        except (ValueError, TypeError, KeyError):
+            dataset.skipped["malformed"] += 1
+            encoded.append(None)
+            continue
         if len(example.ids) > max_tokens:
             dataset.skipped["too_long"] += 1
+            encoded.append(None)
             continue
-        dataset.examples.append(example)
+        covered.update(keys[i] for i in example.trained_turns)
+        encoded.append(example)
+    for key, example in zip(full_keys, encoded, strict=True):
+        if example is None:
+            continue
+        if key in covered:
+            dataset.skipped["merged"] += 1
+        else:
+            dataset.examples.append(example)
     return dataset
 
 

@@ -68,7 +68,7 @@ class SFTTrainer:
         path = data_path(config)
         if not path.is_file():
             raise ValueError(f"no SFT data at {path}: run `metaagentx sft collect` first")
-        self.dataset = load_dataset(path, self.tokenizer, s.max_seq_tokens)
+        self.dataset = load_dataset(path, self.tokenizer, s.max_seq_tokens, s.merge_turns)
         self.sampler = EpochSampler(len(self.dataset.examples), config.seed)
         self.optimizers = RoleOptimizers(
             self.policy.owners(),
