@@ -49,3 +49,12 @@ def test_fast_quickstart_runs_every_stage(tmp_path: Path):
     html = result.report.read_text()
     assert result.report == out / "rl" / "report.html" and "after_rl" in html
     assert (out / "rl" / "metrics.jsonl").is_file()
+    # the headline: designed accuracy after RL minus after SFT on the same held-out problems
+    summary = json.loads((out / "quickstart.json").read_text())
+    assert set(summary["accuracy"]) == {"after_sft", "after_rl", *evals - {"after_sft", "after_rl"}}
+    gain = summary["rl_gain_designed"]
+    accuracy = summary["accuracy"]
+    assert gain["problems"] == 8 and gain["low"] <= gain["mean"] <= gain["high"]
+    expected = accuracy["after_rl"]["designed"] - accuracy["after_sft"]["designed"]
+    assert abs(gain["mean"] - expected) < 1e-9
+    assert summary["timings_s"]["total"] > 0 and summary["peak_rss_mb"] > 0

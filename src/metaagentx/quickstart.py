@@ -9,6 +9,7 @@ code path (the one a Qwen3-8B run uses); only sizes differ. `--fast` shrinks eve
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from metaagentx.config import Config, build_config, load_config
-from metaagentx.eval.evaluate import evaluate
+from metaagentx.eval.evaluate import EvalReport, ModeResult, evaluate
 from metaagentx.eval.report import write_report
+from metaagentx.eval.stats import Accuracy, paired_difference
 from metaagentx.llm.batcher import ContinuousBatcher
 from metaagentx.llm.hf import HFGenerator
 from metaagentx.llm.router import RoleRouter
@@ -41,6 +43,7 @@ FAST = [
     "rollout.num_designs=2",
     "data.val_size=8",
     "eval.limit=8",
+    "eval.samples=1",
     "eval.modes=['fixed:single','fixed:tool',designed]",
     "logging.tensorboard=false",
 ]
@@ -52,6 +55,17 @@ class QuickstartResult:
     report: Path
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    accuracy: dict[str, dict[str, float]] = field(default_factory=dict)  # label -> mode -> avg@k
+    gain: Accuracy | None = None  # designed mode, after RL minus after SFT, same problems
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "report": str(self.report),
+            "timings_s": self.timings,
+            "peak_rss_mb": self.peak_rss_mb,
+            "accuracy": self.accuracy,
+            "rl_gain_designed": self.gain.to_dict() if self.gain else None,
+        }
 
 
 def quickstart_config(
@@ -80,6 +94,27 @@ def _router(designer_model: Path, executor_model: Path, config: Config) -> RoleR
         )
         fronts[role] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000)
     return RoleRouter(fronts)
+
+
+def _mode(report: EvalReport, mode: str) -> ModeResult | None:
+    return next((r for r in report.results if r.mode == mode), None)
+
+
+def rl_gain(before: EvalReport, after: EvalReport, mode: str = "designed") -> Accuracy | None:
+    """after - before in `mode` on the problems both evaluated, with a paired 95% interval."""
+    first, second = _mode(before, mode), _mode(after, mode)
+    if first is None or second is None:
+        return None
+
+    def outcomes(result: ModeResult) -> dict[str, list[float]]:
+        return {str(p["problem_id"]): list(p["outcomes"]) for p in result.per_problem}
+
+    return paired_difference(outcomes(first), outcomes(second), seed=before.seed)
+
+
+# Below this held-out accuracy of the one-tool-agent pattern after SFT, most RL groups have zero
+# reward variance and RL barely moves (shared notes: gating on it avoided every dead run).
+MIN_TOOL_ACCURACY_FOR_RL = 0.3
 
 
 def run_quickstart(config: Config, console: Console | None = None) -> QuickstartResult:
@@ -118,7 +153,17 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
 
     rl = _stage(config, f"output_dir={out / 'rl'}", f"model.path={sft_model}")
     console.rule("[bold]4/7 baselines after SFT")
-    evaluate(rl, label="after_sft", console=console).write(out / "rl" / "eval")
+    after_sft = evaluate(rl, label="after_sft", console=console)
+    after_sft.write(out / "rl" / "eval")
+    result.accuracy["after_sft"] = {r.mode: r.accuracy.mean for r in after_sft.results}
+    tool = _mode(after_sft, "fixed:tool")
+    if tool is not None and tool.accuracy.mean < MIN_TOOL_ACCURACY_FOR_RL:
+        console.print(
+            f"[yellow]warning:[/] the tool pattern solves only {100 * tool.accuracy.mean:.0f}% "
+            f"after SFT (< {100 * MIN_TOOL_ACCURACY_FOR_RL:.0f}%): RL has little reward signal; "
+            "more SFT steps (sft.steps=...) usually fix this",
+            highlight=False,
+        )
     t = done("eval_sft", t)
 
     console.rule("[bold]5/7 RL: hierarchical rollout + stagewise co-evolution")
@@ -132,7 +177,10 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
 
     console.rule("[bold]6/7 evaluation after RL and the swap test")
     after = _stage(rl, f"model.path={rl_model}")
-    evaluate(after, label="after_rl", console=console).write(out / "rl" / "eval")
+    after_rl = evaluate(after, label="after_rl", console=console)
+    after_rl.write(out / "rl" / "eval")
+    result.accuracy["after_rl"] = {r.mode: r.accuracy.mean for r in after_rl.results}
+    result.gain = rl_gain(after_sft, after_rl)
     designed_only = _stage(after, "eval.modes=[designed]")
     for label, designer, executor in (
         ("swap_rl_designer_sft_executor", rl_model, sft_model),
@@ -140,9 +188,9 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
     ):
         router = _router(designer, executor, config)
         try:
-            evaluate(designed_only, generator=router, label=label, console=console).write(
-                out / "rl" / "eval"
-            )
+            swapped = evaluate(designed_only, generator=router, label=label, console=console)
+            swapped.write(out / "rl" / "eval")
+            result.accuracy[label] = {r.mode: r.accuracy.mean for r in swapped.results}
         finally:
             router.close()
     t = done("eval_rl", t)
@@ -158,7 +206,17 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
     for stage, seconds in result.timings.items():
         table.add_row(stage, f"{seconds:.1f}")
     console.print(table)
+    if result.gain is not None:
+        g = result.gain
+        console.print(
+            f"RL gain, designed systems, avg@{g.k} on {g.problems} held-out problems: "
+            f"[bold]{100 * g.mean:+.1f} points[/] (95% CI {100 * g.low:+.1f} to "
+            f"{100 * g.high:+.1f}); after SFT {100 * result.accuracy['after_sft']['designed']:.1f}%, "
+            f"after RL {100 * result.accuracy['after_rl']['designed']:.1f}%",
+            highlight=False,
+        )
     console.print(
         f"peak RSS {result.peak_rss_mb:.0f} MB; report: [bold]{result.report}[/]", highlight=False
     )
+    (out / "quickstart.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     return result
