@@ -189,3 +189,42 @@ def test_tiny_model_on_aime2024_from_the_shared_data(tmp_path: Path, tiny_model_
         assert result["benchmark"] == "aime2024" and result["problems"] == 2
         assert [p["problem_id"].split("/")[0] for p in result["per_problem"]] == ["aime2024"] * 2
         assert result["accuracy"]["mean"] == 0.0  # a random tiny model: the path is the point
+
+
+def test_openai_backend_against_serve_model(tmp_path: Path, served_model: str):
+    """The same eval through a real OpenAI-compatible HTTP server (serve-model on 127.0.0.1)."""
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        "rollout:\n  compact_prompt: true\n  designer_max_new_tokens: 24\n"
+        "  executor_max_new_tokens: 12\nlogging:\n  progress: false\n"
+    )
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(config),
+            "generation.backend=openai",
+            f"generation.base_url={served_model}",
+            f"output_dir={out}",
+            f"eval.benchmarks=[{_tasks_file(tmp_path)}]",
+            "eval.modes=[single_agent, designed]",
+            "--label",
+            "served",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = load_results(out / "eval" / "served.json")
+    assert payload["backend"] == "openai"
+    assert [r["mode"] for r in payload["results"]] == ["single_agent", "designed"]
+    for mode_result in payload["results"]:
+        assert mode_result["problems"] == 4 and set(mode_result["by_domain"]) == {"math", "code"}
+    records = [json.loads(line) for line in (out / "eval" / "served.records.jsonl").open()]
+    turns = [
+        turn
+        for record in records
+        for design in record["designs"]
+        for execution in design["executions"]
+        for turn in execution["turns"]
+    ]
+    assert turns and all(turn["tokens"] > 0 for turn in turns)  # token ids came over HTTP

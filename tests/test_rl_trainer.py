@@ -106,6 +106,8 @@ def test_stagewise_trains_only_the_active_role(
             assert _same(before[frozen], after[frozen]), f"step {step}: the frozen {frozen} changed"
             trained = metrics.get(f"update/trajectories/{active}", 0.0)
             assert _same(before[active], after[active]) == (trained == 0), f"step {step}: {active}"
+            if mode == "designed" and active == "designer":  # every design is a trajectory
+                assert trained == 2 * 2, f"step {step}: problems x M designer trajectories"
     finally:
         trainer.close()
 
@@ -120,6 +122,7 @@ def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
         "trainer.steps=2",
         "trainer.val_every=2",
         "trainer.save_every=1",
+        "logging.tensorboard=true",
     )
     trainer = Trainer(config)
     try:
@@ -142,6 +145,8 @@ def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
         "step-00000002",
     ]
     assert (run / "config.yaml").is_file()
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:

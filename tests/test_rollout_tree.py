@@ -277,3 +277,85 @@ def test_fixed_mode_executes_the_example_design_with_the_tiny_model(tiny_batcher
     assert {e.status for _, _, e in tree.executions()} == {"ok"}
     assert len(executors) == 2 * 2 * 3  # problems x N x three voters
     assert all(0 < len(t.response_ids) <= 8 for t in executors)
+
+
+class CodeWriterTesterScript:
+    """Test double for the batcher in `fixed:code_writer_tester`: the writer always delivers
+    `program`; the tester calls the real run_tests tool once, then gives its verdict."""
+
+    def __init__(self, program: str):
+        self.program = program
+        self.requests: list[GenerationRequest] = []
+
+    async def agenerate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        system = request.messages[0]["content"]
+        if "competitive programmer" in system:
+            text = f"<delivery>\n```python\n{self.program}\n```\n</delivery>"
+        elif not any(m["role"] == "tool" for m in request.messages):
+            text = '<tool_call>{"name": "run_tests", "arguments": {}}</tool_call>'
+        else:
+            text = "<delivery>VERDICT: CORRECT</delivery>"
+        return GenerationResult([1], [2, 3], [-0.1, -0.2], text, "stop", role=request.role)
+
+
+def test_run_tests_tool_sees_only_public_tests_and_the_reward_uses_hidden_ones():
+    from metaagentx.tasks.base import TestCase
+
+    task = Task(
+        id="c1",
+        domain="code",
+        prompt="Read n and print n doubled.",
+        public_tests=(TestCase("stdio", "2\n", "4"),),
+        hidden_tests=(TestCase("stdio", "5\n", "10"),),
+        grade_public=False,
+    )
+    # right on the public test (2 -> 4), wrong on the hidden one (5 -> 7)
+    generator = CodeWriterTesterScript("n = int(input())\nprint(n + 2)")
+    engine, runner = _engine(
+        generator, mode="fixed:code_writer_tester", num_executions=1, timeout_s=30.0
+    )
+    try:
+        tree = engine.rollout_sync([task])
+    finally:
+        runner.close()
+    [(_, _, execution)] = list(tree.executions())
+    assert execution.status == "ok"
+    tool_reports = [
+        m["content"] for r in generator.requests for m in r.messages if m["role"] == "tool"
+    ]
+    assert tool_reports and all("passed 1/1 public tests" in t for t in tool_reports)
+    assert execution.reward.total == 0.0  # the hidden test decides, and it fails
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "single_agent",
+        "single_agent_python",
+        "ensemble_vote",
+        "ensemble_judge",
+        "reflection",
+        "debate",
+        "router",
+        "verify_loop",
+        "code_writer_tester",
+    ],
+)
+def test_every_example_design_runs_with_the_tiny_model(pattern, tiny_batcher):
+    if pattern == "code_writer_tester":
+        tasks = generate("code_fn", 1, level=1, split="train", seed=0)
+    else:
+        tasks = generate("arith", 1, level=1, split="train", seed=0)
+    runner = Runner(
+        tiny_batcher, SandboxSettings(timeout_s=60.0), answer_extractor=answer_extractor
+    )
+    settings = TreeSettings(mode=f"fixed:{pattern}", num_executions=1, executor_max_new_tokens=8)
+    try:
+        tree = RolloutEngine(tiny_batcher, runner, settings).rollout_sync(tasks)
+    finally:
+        runner.close()
+    [(_, _, execution)] = list(tree.executions())
+    assert execution.status == "ok", execution.result.error
+    executors = [t for t in tree.trajectories() if t.role == "executor"]
+    assert executors and all(0 < len(t.response_ids) <= 8 for t in executors)

@@ -191,3 +191,19 @@ def test_runner_survives_back_to_back_event_loops():
     finally:
         runner.close()
     assert statuses == [["ok"] * 3] * 3
+
+
+def test_executions_never_see_torch_or_the_trainers_libraries():
+    """The fork server imports only the workflow library: a child inherits its modules, so a
+    script can report what was imported before it ran."""
+    script = (
+        "import sys\n"
+        "from workflow import AgentNode\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'transformers', "
+        "'numpy'} or m.startswith(('metaagentx.rl', 'metaagentx.llm', 'metaagentx.rollout')))\n"
+        "AgentNode('probe', repr(heavy), max_turns=1).run(question)\n"
+    )
+    batcher = ScriptedBatcher(lambda req: "\\boxed{4}")
+    (result,) = run([script], batcher=batcher)
+    assert result.status == "ok", result.error
+    assert batcher.requests[0].messages[0]["content"].startswith("[]")

@@ -6,6 +6,7 @@ import re
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -169,10 +170,13 @@ def test_code_task_grades_final_message_with_hidden_tests() -> None:
     assert not task.grade("no code").correct
 
 
-@pytest.fixture(scope="module")
-def leetcode_tasks() -> list[Task]:
+@pytest.fixture(scope="module", params=["fixture", "shared"])
+def leetcode_tasks(request: pytest.FixtureRequest) -> list[Task]:
+    """The offline fixture always; the real file too where the shared data folder exists."""
     from metaagentx.tasks.datasets import data_dir, load_tasks
 
+    if request.param == "fixture":
+        return load_tasks(str(Path(__file__).parent / "fixtures" / "tasks" / "leetcode.json"))
     if data_dir() is None:
         pytest.skip("shared data folder not found (set METAAGENTX_DATA_DIR)")
     return load_tasks("leetcode", "test", limit=12)

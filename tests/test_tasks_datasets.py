@@ -79,6 +79,19 @@ def test_apps_verl_parquet() -> None:
     assert stdio.public_tests[0].kind == "stdio" and stdio.public_tests[0].input == ["3", "1 1 1"]
 
 
+def test_apps_raw_json_stdio_and_call_based() -> None:
+    report = load_tasks_report(str(FIXTURES / "apps_raw.json"))
+    stdio, call = report.tasks
+    assert [row["id"] for row in report.skipped] == ["4003"]  # empty input_output: counted
+    assert stdio.id == "apps_raw/4001" and stdio.difficulty == "introductory"
+    assert stdio.public_tests[0].kind == "stdio" and len(stdio.hidden_tests) == 2
+    assert call.public_tests[0].fn_name == "largest" and call.metadata["unwrap_single_output"]
+    assert call.public_view()["starter_code"].startswith("def largest")
+    assert stdio.grade("```python\na, b = map(int, input().split())\nprint(a + b)\n```").correct
+    assert call.grade("```python\ndef largest(xs):\n    return max(xs)\n```").correct
+    assert not call.grade("```python\ndef largest(xs):\n    return xs[0]\n```").correct
+
+
 def test_codecontests_json() -> None:
     (task,) = _fixture("codecontests.json")
     assert task.metadata["time_limit_s"] == 2.0
