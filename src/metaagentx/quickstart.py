@@ -23,6 +23,7 @@ from metaagentx.config import Config, build_config, load_config
 from metaagentx.eval.evaluate import EvalReport, ModeResult, evaluate
 from metaagentx.eval.report import write_report
 from metaagentx.eval.stats import Accuracy, paired_difference
+from metaagentx.eval.tables import outcomes_by_problem
 from metaagentx.llm.batcher import ContinuousBatcher
 from metaagentx.llm.hf import HFGenerator
 from metaagentx.llm.router import RoleRouter
@@ -105,11 +106,11 @@ def rl_gain(before: EvalReport, after: EvalReport, mode: str = "designed") -> Ac
     first, second = _mode(before, mode), _mode(after, mode)
     if first is None or second is None:
         return None
-
-    def outcomes(result: ModeResult) -> dict[str, list[float]]:
-        return {str(p["problem_id"]): list(p["outcomes"]) for p in result.per_problem}
-
-    return paired_difference(outcomes(first), outcomes(second), seed=before.seed)
+    return paired_difference(
+        outcomes_by_problem({"per_problem": first.per_problem}),
+        outcomes_by_problem({"per_problem": second.per_problem}),
+        seed=before.seed,
+    )
 
 
 # Below this held-out accuracy of the one-tool-agent pattern after SFT, most RL groups have zero

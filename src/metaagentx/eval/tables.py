@@ -80,7 +80,7 @@ def gain_rows(payloads: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
                 continue
             try:
                 diff = paired_difference(
-                    _outcomes(base_results[key]), _outcomes(result), seed=int(base.get("seed", 0))
+                    outcomes_by_problem(base_results[key]), outcomes_by_problem(result), seed=int(base.get("seed", 0))
                 )
             except (ValueError, KeyError):
                 continue  # no shared problems: nothing to compare
@@ -99,7 +99,8 @@ def gain_rows(payloads: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     return rows
 
 
-def _outcomes(result: Mapping[str, Any]) -> dict[str, list[float]]:
+def outcomes_by_problem(result: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Problem id -> its k sampled outcomes, from a mode result's `per_problem` records."""
     return {str(p["problem_id"]): list(p["outcomes"]) for p in result.get("per_problem", [])}
 
 
