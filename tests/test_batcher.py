@@ -86,6 +86,43 @@ def test_one_bad_request_does_not_fail_its_batch_mates():
         batcher.submit(GenerationRequest(prompt_ids=[1]))
 
 
+class RecordsBatches(Generator):
+    """A test double that records the size of every batch it is given."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def generate(self, requests):
+        self.sizes.append(len(requests))
+        return [GenerationResult([1], [2], [-0.1], "ok", "stop") for _ in requests]
+
+
+def test_a_staggered_burst_is_gathered_until_the_queue_goes_quiet_up_to_a_cap():
+    import time
+
+    backend = RecordsBatches()
+    batcher = RequestBatcher(backend, max_batch_size=64, max_wait_s=0.1)
+    # eight requests 20 ms apart span 140 ms, more than one 100 ms window, but every gap is
+    # shorter than the quiet gap: one batch
+    futures = []
+    for _ in range(8):
+        futures.append(batcher.submit(GenerationRequest(prompt_ids=[1])))
+        time.sleep(0.02)
+    for f in futures:
+        f.result(timeout=10)
+    assert backend.sizes == [8]
+    # a steady stream never goes quiet: the cap (10 gaps = 1 s) still runs a batch
+    futures = []
+    for _ in range(30):
+        futures.append(batcher.submit(GenerationRequest(prompt_ids=[1])))
+        time.sleep(0.05)
+    for f in futures:
+        f.result(timeout=10)
+    batcher.close()
+    assert len(backend.sizes) >= 3 and sum(backend.sizes) == 38
+    assert max(backend.sizes[1:]) < 30
+
+
 def test_continuous_batching_admits_staggered_requests_with_identical_results(hf_generator):
     import time
 

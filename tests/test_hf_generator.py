@@ -204,3 +204,25 @@ def test_bad_requests_fail_clearly(hf_generator):
     too_long = [1] * (hf_generator.max_positions + 1)
     with pytest.raises(ValueError, match="context"):
         hf_generator.generate([GenerationRequest(prompt_ids=too_long)])
+
+
+def test_identical_prompts_are_prefilled_once_and_sampled_independently(hf_generator):
+    def request(prompt: str, seed: int) -> GenerationRequest:
+        return GenerationRequest(
+            messages=_messages(prompt),
+            sampling=SamplingParams(temperature=1.0, max_new_tokens=16, seed=seed),
+        )
+
+    # four executions of one design share a first prompt; a fifth request differs
+    requests = [request(PROMPTS[1], seed) for seed in range(4)] + [request(PROMPTS[2], 9)]
+    before = hf_generator.stats.shared_prefills
+    together = hf_generator.generate(requests)
+    assert hf_generator.stats.shared_prefills - before == 3
+    alone = [hf_generator.generate([r])[0] for r in requests]
+    for a, b in zip(together, alone, strict=True):
+        assert a.response_ids == b.response_ids  # each row keeps its own random stream
+        assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs, strict=True)) < 1e-4
+    assert len({tuple(r.response_ids) for r in together[:4]}) > 1
+    for result in together:  # the copied caches give the model's own log-probs
+        ref = _recompute_one(hf_generator.model, result.prompt_ids, result.response_ids)
+        assert max(abs(a - b) for a, b in zip(ref, result.logprobs, strict=True)) < 1e-4

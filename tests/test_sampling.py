@@ -47,3 +47,26 @@ def test_sampling_frequencies_match_the_distribution():
     )
     freq = torch.bincount(tokens, minlength=3).float() / 4000
     assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.2]), atol=0.03)
+
+
+def test_only_truncating_rows_are_filtered_and_seeded_draws_do_not_depend_on_batch_mates():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 50)
+    temperature = torch.ones(4)
+    top_k = torch.tensor([0, 3, 0, 50])  # 50 == vocab: no truncation
+    top_p = torch.tensor([1.0, 1.0, 0.3, 1.0])
+
+    def draw(rows):
+        gens = [torch.Generator().manual_seed(100 + i) for i in rows]
+        return sample_next(logits[rows], temperature[rows], top_k[rows], top_p[rows], gens)
+
+    tokens, logprobs = draw([0, 1, 2, 3])
+    for i in range(4):  # each row alone samples the same token with the same log-prob
+        alone_tokens, alone_logprobs = draw([i])
+        assert alone_tokens.item() == tokens[i].item()
+        assert alone_logprobs.item() == logprobs[i].item()
+    assert tokens[1].item() in logits[1].topk(3).indices.tolist()
+    kept = torch.isfinite(
+        filter_logprobs(torch.log_softmax(logits[2:3], -1), top_k[2:3], top_p[2:3])
+    )
+    assert kept[0, tokens[2]].item()

@@ -141,3 +141,20 @@ def test_math_task_grade_and_json_round_trip() -> None:
     missing = again.grade("no answer here")
     assert not missing.correct and missing.details["reason"] == "no_answer"
     assert again.public_view() == {"id": "t1", "domain": "math", "question": "x?"}
+
+
+def test_worker_pool_start_launches_every_worker_before_the_first_comparison() -> None:
+    from metaagentx.tasks.mathverify_worker import WorkerPool
+
+    pool = WorkerPool(size=2)
+    try:
+        pool.start()
+        procs = [w.proc for w in pool._workers]
+        assert all(p is not None and p.poll() is None for p in procs)
+        pool.start()  # idempotent: the running workers are kept
+        assert [w.proc for w in pool._workers] == procs
+        assert pool.verify("\\frac{1}{2}", "0.5") and not pool.verify("x+1", "x+2")
+        assert [w.proc for w in pool._workers] == procs  # the comparisons used them
+    finally:
+        pool.close()
+    assert all(w.proc is None for w in pool._workers)

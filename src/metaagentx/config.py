@@ -78,7 +78,7 @@ class GenerationConfig(_Section):
     batch_wait_ms: float = Field(
         5.0,
         ge=0.0,
-        description="How long the request batcher waits for more requests before running a batch.",
+        description="How long the request batcher waits for more requests before running a batch: it runs once none has come for this long (at most 10x this after the first).",
     )
     base_url: str | None = Field(
         None, description="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."

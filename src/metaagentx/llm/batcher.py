@@ -3,8 +3,8 @@
 Workflow agents run in many threads, asyncio tasks and sandboxed executions at once, each
 asking for one reply at a time. Generation is cheapest in batches, so a background thread
 gathers requests and runs them together:
-- `RequestBatcher` (any backend) collects requests for up to `max_wait_s` (or until
-  `max_batch_size`) and runs them as one `generate` call.
+- `RequestBatcher` (any backend) collects requests until none has come for `max_wait_s` (or
+  until `max_batch_size`) and runs them as one `generate` call.
 - `ContinuousBatcher` (the hf backend) keeps one decode loop running and lets requests join it
   between decode steps, so a request that arrives while a batch is decoding does not wait for
   the whole batch (the way vLLM schedules). Agent turns arrive staggered (sandbox start-up, tool
@@ -40,6 +40,7 @@ class BatcherStats:
 
 
 _CLOSE = object()
+MAX_WAIT_FACTOR = 10  # a burst is gathered for at most this many quiet gaps (`max_wait_s`)
 
 
 class _BatchingFront(Generator):
@@ -88,10 +89,15 @@ class _BatchingFront(Generator):
         """The worker thread: take requests from the queue and resolve their futures."""
 
     def _gather(self, first: object, wait_s: float, limit: int) -> tuple[list, bool]:
-        """`first` plus whatever arrives within `wait_s`, at most `limit` items in all; and
-        whether the close marker was met."""
+        """`first` plus whatever follows until the queue has been quiet for `wait_s` (at most
+        `MAX_WAIT_FACTOR * wait_s` in all), at most `limit` items; and whether the close marker
+        was met. The quiet gap rather than a fixed window: the first turns of many executions
+        arrive as a burst spread over tens of milliseconds (sandbox start-up), and one prefill
+        for the whole burst beats a batch that the rest must join a step later."""
         batch = [] if first is None else [first]
-        deadline = time.monotonic() + wait_s
+        now = time.monotonic()
+        cap = now + MAX_WAIT_FACTOR * wait_s
+        deadline = min(now + wait_s, cap)
         while len(batch) < limit:
             remaining = deadline - time.monotonic()
             try:
@@ -105,6 +111,7 @@ class _BatchingFront(Generator):
             if item is _CLOSE:
                 return batch, True
             batch.append(item)
+            deadline = min(time.monotonic() + wait_s, cap)
         return batch, False
 
 

@@ -33,6 +33,7 @@ class GeneratorStats:
     forward_passes: int = 0
     sequences: int = 0
     new_tokens: int = 0
+    shared_prefills: int = 0  # rows whose prompt was already in their prefill: computed once
 
 
 @dataclass
@@ -192,17 +193,24 @@ class DecodeBatch:
     """
 
     def __init__(self, generator: HFGenerator, rows: list[_Row]) -> None:
-        """Prefill `rows` (left-padded) and keep the logits of their next token."""
+        """Prefill `rows` (left-padded) and keep the logits of their next token.
+
+        Rows with the same prompt are prefilled once and their cache copied: a rollout asks
+        for N executions of one design and M designs of one problem, whose first prompts are
+        identical, and on a small model the prefill is most of a short turn's cost."""
         self.generator = generator
         model = generator.model
         device = model.device
         pad = generator.tokenizer.pad_token_id
-        width = max(len(r.prompt_ids) for r in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, width - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
-            attention[i, width - len(row.prompt_ids) :] = 1
+        first_of: dict[tuple[int, ...], int] = {}
+        source = [first_of.setdefault(tuple(r.prompt_ids), len(first_of)) for r in rows]
+        prompts = list(first_of)
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, prompt in enumerate(prompts):
+            input_ids[i, width - len(prompt) :] = torch.tensor(prompt)
+            attention[i, width - len(prompt) :] = 1
         input_ids, attention = input_ids.to(device), attention.to(device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         out = model(
@@ -221,6 +229,12 @@ class DecodeBatch:
         self.attention = attention
         self.last_position = positions[:, -1:]
         self.logits = out.logits[:, -1, :]
+        if len(prompts) < len(rows):  # one cache row per request again
+            stats.shared_prefills += len(rows) - len(prompts)
+            index = torch.tensor(source, device=device)
+            self.cache.batch_select_indices(index)
+            self.attention, self.last_position = self.attention[index], self.last_position[index]
+            self.logits = self.logits[index]
         self.settings = _row_settings(self.rows, device)
 
     def absorb(self, other: DecodeBatch) -> None:

@@ -48,8 +48,15 @@ def sample_next(
     sampled_rows = [i for i, g in enumerate(generators) if g is not None and not bool(greedy[i])]
     if sampled_rows:
         rows = torch.tensor(sampled_rows, device=logits.device)
-        filtered = filter_logprobs(logp[rows], top_k[rows], top_p[rows])
         vocab = logits.shape[-1]
+        filtered = logp[rows]
+        # Only rows that truncate are filtered: the sort over the vocabulary is most of a decode
+        # step's cost on a small model, and temperature-1 sampling (the RL default) needs none.
+        k, p = top_k[rows], top_p[rows]
+        truncating = ((k > 0) & (k < vocab)) | (p < 1.0)
+        if bool(truncating.any()):
+            which = truncating.nonzero().squeeze(-1)
+            filtered[which] = filter_logprobs(filtered[which], k[which], p[which])
         uniform = torch.stack([torch.rand(vocab, generator=generators[i]) for i in sampled_rows])
         gumbel = -torch.log(-torch.log(uniform.clamp(1e-10, 1.0 - 1e-7))).to(logits.device)
         tokens[rows] = (filtered + gumbel).argmax(dim=-1)  # Gumbel-max: an exact categorical sample

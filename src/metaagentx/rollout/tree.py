@@ -40,7 +40,7 @@ from metaagentx.rollout.trajectory import Trajectory, make_design_id, make_execu
 from metaagentx.sandbox.runner import AgentCall, ExecutionResult, Runner, derive_seed
 from metaagentx.tasks.base import Task
 from metaagentx.tasks.code import extract_program, grade_program
-from metaagentx.tasks.math import extract_answer
+from metaagentx.tasks.math import extract_answer, start_grader
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +346,7 @@ class RolloutEngine:
         self.settings = settings
         kind, pattern = parse_mode(settings.mode)
         self._fixed_design: Design | None = None
+        self._grader_started = False
         if kind != "designed":
             examples = load_examples(settings.designs_dir)
             if pattern not in examples:
@@ -363,6 +364,9 @@ class RolloutEngine:
             raise ValueError("task ids in one rollout must be unique")
         s = self.settings
         started = time.monotonic()
+        if not self._grader_started and any(t.domain == "math" and _gradable(t) for t in tasks):
+            start_grader()  # its processes start while the designs and executions generate
+            self._grader_started = True
         problems = [ProblemNode(task) for task in tasks]
         await self._design(problems, step)
         designed = time.monotonic()

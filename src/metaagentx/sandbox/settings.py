@@ -50,8 +50,10 @@ class SandboxSettings(BaseModel):
     # the workflow library's own per-execution limits (agents, turns, calls...), sent to the child
     limits: Limits = Field(default_factory=Limits)
     # idle, already-confined children kept per distinct limit set: an execution then skips the
-    # fork and the confinement (~5 ms); 0 forks every child on demand
-    pool_size: int = Field(default=2, ge=0, le=16)
+    # fork and the confinement (~5 ms of CPU); 0 forks every child on demand. The pool refills
+    # while no execution runs (e.g. during a training update), so a pool as large as a rollout's
+    # concurrent executions starts them all at once (~5 MB each, PSS; bench/rollout.py).
+    pool_size: int = Field(default=2, ge=0, le=64)
 
     # the nested child for agent code (python tool) and programs under test
     tool_timeout_s: float = 5.0

@@ -132,6 +132,18 @@ def _worker_pool() -> WorkerPool:
         return _pool
 
 
+def start_grader(background: bool = True) -> None:
+    """Start the math-verify worker processes that off-main-thread grading uses (idempotent).
+
+    Their start-up (importing sympy) would otherwise stall the first graded executions of a run;
+    a rollout starts them in the `background` while its executions generate."""
+    pool = _worker_pool()
+    if background:
+        threading.Thread(target=pool.start, name="mathverify-start", daemon=True).start()
+    else:
+        pool.start()
+
+
 def _exact_number(s: str) -> Fraction | None:
     compact = s.replace(" ", "")
     if _INT_RE.match(compact) or _DECIMAL_RE.match(compact):

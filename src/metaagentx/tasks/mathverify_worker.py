@@ -117,11 +117,15 @@ class _Worker:
             self.proc.wait()
             self.proc = None
 
+    def ensure_started(self) -> subprocess.Popen[str] | None:
+        """The running process, started first if needed (call with `lock` held)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self._start()
+        return self.proc
+
     def call(self, request: dict[str, Any], deadline_s: float) -> bool:
         with self.lock:
-            proc = self.proc
-            if proc is None or proc.poll() is not None:
-                proc = self._start()
+            proc = self.ensure_started()
             if proc is None or proc.stdin is None:
                 return False
             try:
@@ -154,6 +158,20 @@ class WorkerPool:
                    "timeout_s": timeout_s}
         # two parses and one verify each get timeout_s inside the worker, plus slack.
         return worker.call(request, deadline_s=3 * timeout_s + 2)
+
+    def start(self) -> None:
+        """Start every worker now, in parallel (each imports sympy: ~0.5-1 s), so the first
+        comparisons of a run do not wait for it."""
+
+        def start_one(worker: _Worker) -> None:
+            with worker.lock:
+                worker.ensure_started()
+
+        threads = [threading.Thread(target=start_one, args=(w,)) for w in self._workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def close(self) -> None:
         for worker in self._workers:
