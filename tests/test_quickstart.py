@@ -22,8 +22,12 @@ def test_embedded_config_and_overrides(tmp_path: Path):
 
 
 def test_fast_quickstart_runs_every_stage(tmp_path: Path):
-    result = run_quickstart(quickstart_config(tmp_path / "qs", fast=True))
     out = tmp_path / "qs"
+    stale = [out / stage / "checkpoints" / "step-00000999" for stage in ("sft", "rl")]
+    for path in stale:  # an earlier run's leftovers: a rerun starts afresh instead of refusing
+        path.mkdir(parents=True)
+    result = run_quickstart(quickstart_config(out, fast=True))
+    assert not any(path.exists() for path in stale)
     assert set(result.timings) >= {
         "build",
         "collect",

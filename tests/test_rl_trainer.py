@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from metaagentx.config import build_config
+from metaagentx.rl.checkpoint import CheckpointError
 from metaagentx.rl.logger import read_metrics
 from metaagentx.rl.trainer import Trainer
 from metaagentx.tiny import build_tiny
@@ -147,6 +148,24 @@ def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
     assert (run / "config.yaml").is_file()
     events = list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+    # a fresh start into the same directory is refused before it touches anything
+    config_text, metrics_text = (
+        (run / "config.yaml").read_text(),
+        (run / "metrics.jsonl").read_text(),
+    )
+    again = Trainer(config)
+    try:
+        with pytest.raises(CheckpointError, match=r"step-00000002.*trainer\.resume=true"):
+            again.train()
+    finally:
+        again.close()
+    assert (run / "config.yaml").read_text() == config_text
+    assert (run / "metrics.jsonl").read_text() == metrics_text
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-00000001",
+        "step-00000002",
+    ]
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:

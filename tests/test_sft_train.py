@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 from metaagentx.config import Config, build_config
 from metaagentx.llm.chat import render_prompt_ids
 from metaagentx.llm.hf import HFGenerator
-from metaagentx.rl.checkpoint import list_checkpoints
+from metaagentx.rl.checkpoint import CheckpointError, list_checkpoints
 from metaagentx.rl.logger import read_metrics
 from metaagentx.rl.packing import pack_micro_batches
 from metaagentx.sft.collect import collect
@@ -101,7 +101,9 @@ def test_ids_are_the_generation_prompt_plus_completion_plus_end_of_turn(nano: Pa
         encode_record(tokenizer, {**record, "role": "critic"})
 
 
-def test_an_agents_earlier_turn_is_trained_inside_its_later_turn(tmp_path: Path, nano: Path) -> None:
+def test_an_agents_earlier_turn_is_trained_inside_its_later_turn(
+    tmp_path: Path, nano: Path
+) -> None:
     tokenizer = AutoTokenizer.from_pretrained(nano)
     first = [
         {"role": "system", "content": "Compute with Python."},
@@ -110,7 +112,11 @@ def test_an_agents_earlier_turn_is_trained_inside_its_later_turn(tmp_path: Path,
     code = "```python\nprint(12*34)\n```"
     turn1 = {"role": "executor", "messages": first, "completion": code}
     later = [*first, {"role": "assistant", "content": code}, {"role": "tool", "content": "408"}]
-    turn2 = {"role": "executor", "messages": later, "completion": "<delivery>\\boxed{408}</delivery>"}
+    turn2 = {
+        "role": "executor",
+        "messages": later,
+        "completion": "<delivery>\\boxed{408}</delivery>",
+    }
     other = {"role": "executor", "messages": [first[1]], "completion": code}  # other prompt
     path = tmp_path / "turns.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in (turn1, turn2, other)))
@@ -119,6 +125,7 @@ def test_an_agents_earlier_turn_is_trained_inside_its_later_turn(tmp_path: Path,
     separate = load_dataset(path, tokenizer, max_tokens=10_000, merge_turns=False)
     assert merged.skipped == {"merged": 1} and len(merged.examples) == 2
     assert len(separate.examples) == 3 and not separate.skipped
+
     # the same (context, target) pairs are trained, in fewer tokens
     def pairs(examples):
         return sorted(
@@ -127,6 +134,7 @@ def test_an_agents_earlier_turn_is_trained_inside_its_later_turn(tmp_path: Path,
             for t in range(len(e.ids) - 1)
             if e.mask[t + 1]
         )
+
     assert pairs(merged.examples) == pairs(separate.examples)
     assert sum(len(e.ids) for e in merged.examples) < sum(len(e.ids) for e in separate.examples)
     assert merged.examples[0].trained_turns == (2,)
@@ -137,7 +145,10 @@ def test_dataset_counts_bad_and_long_lines(tmp_path: Path, nano: Path, data: Pat
     path = tmp_path / "d.jsonl"
     path.write_text(data.read_text() + "{not json\n" + '{"role": "designer"}\n')
     dataset = load_dataset(path, tokenizer, max_tokens=10_000)
-    assert {k: v for k, v in dataset.skipped.items() if k != "merged"} == {"bad_json": 1, "malformed": 1}
+    assert {k: v for k, v in dataset.skipped.items() if k != "merged"} == {
+        "bad_json": 1,
+        "malformed": 1,
+    }
     assert set(dataset.roles()) == {"designer", "executor"}
     assert load_dataset(data, tokenizer, max_tokens=40).skipped["too_long"] > 0
     sampler = EpochSampler(5, seed=0)
@@ -181,3 +192,24 @@ def test_short_run_learns_checkpoints_resumes_and_saves(
     saved = generator.model.state_dict()
     for name, tensor in resumed.policy.model_for("executor").state_dict().items():
         assert torch.equal(saved[name], tensor), name
+
+
+def test_a_fresh_start_over_an_earlier_runs_checkpoints_is_refused(
+    tmp_path: Path, nano: Path, data: Path
+) -> None:
+    out = tmp_path / "run"
+    first = SFTTrainer(sft_config(out, nano, data, "sft.steps=4"))
+    for _ in range(2):
+        first.run_step()
+    first.save()
+    config_before = (out / "config.yaml").read_text() if (out / "config.yaml").exists() else None
+    again = SFTTrainer(sft_config(out, nano, data, "sft.steps=8", "sft.lr=0.5"))
+    with pytest.raises(CheckpointError, match=r"step-00000002.*sft\.resume=true"):
+        again.train()
+    # nothing of the earlier run was touched: its checkpoint and config are as they were
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step-00000002"]
+    after = (out / "config.yaml").read_text() if (out / "config.yaml").exists() else None
+    assert after == config_before
+    resumed = SFTTrainer(sft_config(out, nano, data, "sft.steps=3", "sft.resume=true"))
+    resumed.train()
+    assert resumed.step == 3

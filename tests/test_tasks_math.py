@@ -67,8 +67,7 @@ CASES: list[tuple[str, str, bool, dict]] = [
     ("2", "$-2$,$2$", False, {"multiple_answers": True}),
     ("2, 2", "$-2$,$2$", False, {"multiple_answers": True}),
     ("\\{-2, 2\\}", "-2,2", True, {"multiple_answers": True}),
-    ("(2,7,13),(4,5,7),(1,8,19)", "(1,8,19), (2,7,13), (4,5,7)", True,
-     {"multiple_answers": True}),
+    ("(2,7,13),(4,5,7),(1,8,19)", "(1,8,19), (2,7,13), (4,5,7)", True, {"multiple_answers": True}),
     ("(2,7,13),(1,8,19)", "(1,8,19), (2,7,13), (4,5,7)", False, {"multiple_answers": True}),
     ("\\frac{1}{3}, 1, 9", "$9, \\frac{1}{3}, 1$", True, {"multiple_answers": True}),
     ("\\frac{41}{12} km", "\\frac{41}{12}", True, {"unit": "km"}),
@@ -87,25 +86,29 @@ def test_table_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("prediction", "reference", "expected", "options"), CASES)
-def test_equivalence_both_directions(prediction: str, reference: str, expected: bool,
-                                     options: dict) -> None:
+def test_equivalence_both_directions(
+    prediction: str, reference: str, expected: bool, options: dict
+) -> None:
     assert is_equivalent(prediction, reference, **options) is expected
     assert is_equivalent(reference, prediction, **options) is expected
 
 
-@pytest.mark.parametrize(("text", "answer"), [
-    ("so \\boxed{12}. Wait, recheck: \\boxed{13}", "13"),  # last boxed wins
-    ("<delivery>\\boxed{5}</delivery> final: \\boxed{6}", "6"),
-    ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}"),  # nested braces
-    ("\\boxed{\\left\\{1,2\\right\\}}", "\\left\\{1,2\\right\\}"),
-    ("\\fbox{7}", "7"),
-    ("\\boxed 9", "9"),
-    ("Natalia sold 72.\n#### 72", "72"),
-    ("The final answer is $5$.", "5"),
-    ("Answer: 17", "17"),
-    ("I think it's about 40 or so", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("so \\boxed{12}. Wait, recheck: \\boxed{13}", "13"),  # last boxed wins
+        ("<delivery>\\boxed{5}</delivery> final: \\boxed{6}", "6"),
+        ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}"),  # nested braces
+        ("\\boxed{\\left\\{1,2\\right\\}}", "\\left\\{1,2\\right\\}"),
+        ("\\fbox{7}", "7"),
+        ("\\boxed 9", "9"),
+        ("Natalia sold 72.\n#### 72", "72"),
+        ("The final answer is $5$.", "5"),
+        ("Answer: 17", "17"),
+        ("I think it's about 40 or so", None),
+        ("", None),
+    ],
+)
 def test_extract_answer(text: str, answer: str | None) -> None:
     assert extract_answer(text) == answer
 
@@ -122,16 +125,19 @@ def test_none_and_empty_predictions_are_wrong() -> None:
 
 
 def test_grading_off_the_main_thread_uses_killable_workers() -> None:
-    pairs = [("\\frac{\\sqrt2}{2}", "\\sqrt{2}/2", True), ("x+1", "x+2", False),
-             ("0.5", "1/2", True), ("\\{1,2\\}", "\\{2,1\\}", True)]
+    pairs = [
+        ("\\frac{\\sqrt2}{2}", "\\sqrt{2}/2", True),
+        ("x+1", "x+2", False),
+        ("0.5", "1/2", True),
+        ("\\{1,2\\}", "\\{2,1\\}", True),
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda p: is_equivalent(p[0], p[1]), pairs))
     assert results == [p[2] for p in pairs]
 
 
 def test_math_task_grade_and_json_round_trip() -> None:
-    task = Task(id="t1", domain="math", prompt="x?", answer="025",
-                metadata={"unit": None})
+    task = Task(id="t1", domain="math", prompt="x?", answer="025", metadata={"unit": None})
     again = Task.from_dict(json.loads(json.dumps(task.to_dict())))
     assert again == task
     good = again.grade("first \\boxed{24}, no: \\boxed{25}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -123,6 +124,11 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
     console = console or Console()
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # A rerun into the same directory starts its training stages afresh: an earlier run's
+    # checkpoints and metrics would otherwise mix with the new run's (the trainers refuse that).
+    for stage in ("sft", "rl"):
+        shutil.rmtree(out / stage / "checkpoints", ignore_errors=True)
+        (out / stage / "metrics.jsonl").unlink(missing_ok=True)
     result = QuickstartResult(out, out / "rl" / "report.html")
     started = time.monotonic()
 

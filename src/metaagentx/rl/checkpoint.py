@@ -38,6 +38,17 @@ def checkpoint_dir(root: str | Path, step: int) -> Path:
     return Path(root) / f"{_PREFIX}{step:08d}"
 
 
+def refuse_to_overwrite(root: str | Path, resume_key: str) -> None:
+    """Raise when `root` holds checkpoints of an earlier run that a fresh start would mix with
+    (its checkpoints pruned by step, its config and metrics overwritten)."""
+    found = list_checkpoints(root)
+    if found:
+        raise CheckpointError(
+            f"{root} already holds checkpoints of an earlier run (newest: {found[-1].name}); "
+            f"set {resume_key}=true to continue it, or choose another output_dir"
+        )
+
+
 def list_checkpoints(root: str | Path) -> list[Path]:
     """Completed checkpoint directories under `root`, oldest first (temp dirs excluded)."""
     root = Path(root)

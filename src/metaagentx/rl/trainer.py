@@ -25,7 +25,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from metaagentx.config import Config, save_config
 from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.rl.advantages import role_advantages
-from metaagentx.rl.checkpoint import load_latest_checkpoint, save_checkpoint
+from metaagentx.rl.checkpoint import (
+    load_latest_checkpoint,
+    refuse_to_overwrite,
+    save_checkpoint,
+)
 from metaagentx.rl.generation import role_router
 from metaagentx.rl.logger import MetricsLogger
 from metaagentx.rl.loss import PPOLossConfig
@@ -241,6 +245,8 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Run (or resume) to `trainer.steps`; returns the last step's metrics."""
         t = self.config.trainer
+        if not t.resume:
+            refuse_to_overwrite(self.checkpoints, "trainer.resume")
         save_config(self.config, self.run_dir)
         if t.resume:
             self.resume()

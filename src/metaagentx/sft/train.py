@@ -26,7 +26,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from metaagentx.config import Config, save_config
 from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.rl.attention import packed_attention
-from metaagentx.rl.checkpoint import load_latest_checkpoint, save_checkpoint
+from metaagentx.rl.checkpoint import (
+    load_latest_checkpoint,
+    refuse_to_overwrite,
+    save_checkpoint,
+)
 from metaagentx.rl.logger import MetricsLogger
 from metaagentx.rl.optim import OptimConfig, RoleOptimizers
 from metaagentx.rl.packing import pack_micro_batches
@@ -180,6 +184,8 @@ class SFTTrainer:
     def train(self) -> dict[str, Any]:
         """Run (or resume) to `sft.steps`, evaluate, save the model; the last metrics."""
         s = self.config.sft
+        if not s.resume:
+            refuse_to_overwrite(self.checkpoints, "sft.resume")
         save_config(self.config, self.run_dir)
         if s.resume:
             self.resume()
