@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from server_support import free_port
+from server_support import serve_model
 
 
 @pytest.fixture(scope="session")
@@ -34,38 +30,5 @@ def hf_generator(tiny_model_dir: Path):
 def served_model(tiny_model_dir: Path) -> Iterator[str]:
     """A real `metaagentx serve-model` process on 127.0.0.1 serving the tiny model; yields the
     OpenAI base URL (".../v1")."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "metaagentx",
-            "serve-model",
-            "--model",
-            str(tiny_model_dir),
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve-model exited: {proc.stdout.read().decode()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("serve-model did not come up in 90 s")
-            time.sleep(0.3)
-        yield base + "/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serve_model(tiny_model_dir) as base_url:
+        yield base_url

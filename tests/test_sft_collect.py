@@ -13,7 +13,10 @@ from metaagentx.rollout.factory import tree_settings
 from metaagentx.rollout.prompts import MINIMAL_INSTRUCTION, designer_messages
 from metaagentx.rollout.tree import designer_prompt_messages
 from metaagentx.sft.collect import collect, collection_tasks, data_path, done_path
+from metaagentx.sft.train import SFTTrainer
 from metaagentx.tasks.base import Task
+from metaagentx.tiny import build_tiny
+from server_support import serve_model
 
 SHORT = [
     "rollout.designer_prompt=minimal",
@@ -142,3 +145,58 @@ def test_collection_through_a_served_model_rejects_its_wrong_work(
     assert report.kept == Counter() and not data_path(fixed).read_text()
     assert sum(report.rejected.values()) >= 3 * 2  # every execution's turns, rejected
     assert all(r.startswith("executor/execution_") for r in report.rejected), report.rejected
+
+
+def test_collection_through_a_served_model_keeps_its_right_work(tmp_path: Path) -> None:
+    """End to end with a model that does answer right: a nano model SFT'd on the programmatic
+    teacher's answers to two problems, served over HTTP, is collected from, and what it gets
+    right is kept (re-graded here), while its wrong work is counted as rejected."""
+    nano = build_tiny(tmp_path / "nano", size="nano", seed=0)
+    common = [
+        "data.train=[synthetic:arith:1]",
+        "sft.collect_problems=2",
+        "rollout.mode=fixed:single",
+        "rollout.executor_max_new_tokens=48",
+        f"model.path={nano}",
+    ]
+    teacher = make_config(tmp_path / "teacher", *common)
+    assert collect(teacher).kept["executor"] > 0
+
+    sft = build_config(
+        {},
+        [
+            f"output_dir={tmp_path / 'sft'}",
+            f"model.path={nano}",
+            "model.device=cpu",
+            f"sft.data={data_path(teacher)}",
+            "sft.steps=120",
+            "sft.batch_size=4",
+            "sft.lr=1e-2",
+            "sft.warmup_steps=5",
+            "sft.log_every=40",
+            "sft.torch_threads=1",
+            "sft.eval_modes=[greedy]",
+            "data.val=[synthetic:arith:1]",
+            "data.val_size=1",
+            "logging.tensorboard=false",
+            *SHORT,
+        ],
+    )
+    SFTTrainer(sft).train()
+
+    with serve_model(tmp_path / "sft" / "model") as base_url:
+        student = make_config(
+            tmp_path / "student",
+            *common,
+            "sft.teacher=model",
+            "generation.backend=openai",
+            f"generation.base_url={base_url}",
+            "rollout.executor_temperature=0",
+        )
+        report = collect(student)
+    kept = records(student)
+    assert report.kept["executor"] > 0 and len(kept) == report.kept["executor"]
+    tasks = tasks_by_id(student)
+    for record in kept:
+        assert record["role"] == "executor"
+        assert tasks[record["problem_id"]].grade(record["completion"]).correct, record
