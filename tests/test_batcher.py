@@ -97,27 +97,27 @@ class RecordsBatches(Generator):
         return [GenerationResult([1], [2], [-0.1], "ok", "stop") for _ in requests]
 
 
-def test_a_staggered_burst_is_gathered_until_the_queue_goes_quiet_up_to_a_cap():
+def _submit_spaced(batcher: RequestBatcher, count: int, gap_s: float) -> None:
+    """Submit `count` requests `gap_s` apart, then wait for all of them."""
     import time
 
+    futures = []
+    for _ in range(count):
+        futures.append(batcher.submit(GenerationRequest(prompt_ids=[1])))
+        time.sleep(gap_s)
+    for f in futures:
+        f.result(timeout=10)
+
+
+def test_a_staggered_burst_is_gathered_until_the_queue_goes_quiet_up_to_a_cap():
     backend = RecordsBatches()
     batcher = RequestBatcher(backend, max_batch_size=64, max_wait_s=0.1)
     # eight requests 20 ms apart span 140 ms, more than one 100 ms window, but every gap is
     # shorter than the quiet gap: one batch
-    futures = []
-    for _ in range(8):
-        futures.append(batcher.submit(GenerationRequest(prompt_ids=[1])))
-        time.sleep(0.02)
-    for f in futures:
-        f.result(timeout=10)
+    _submit_spaced(batcher, 8, 0.02)
     assert backend.sizes == [8]
     # a steady stream never goes quiet: the cap (10 gaps = 1 s) still runs a batch
-    futures = []
-    for _ in range(30):
-        futures.append(batcher.submit(GenerationRequest(prompt_ids=[1])))
-        time.sleep(0.05)
-    for f in futures:
-        f.result(timeout=10)
+    _submit_spaced(batcher, 30, 0.05)
     batcher.close()
     assert len(backend.sizes) >= 3 and sum(backend.sizes) == 38
     assert max(backend.sizes[1:]) < 30

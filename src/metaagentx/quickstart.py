@@ -98,6 +98,11 @@ def _router(designer_model: Path, executor_model: Path, config: Config) -> RoleR
     return RoleRouter(fronts)
 
 
+def _accuracies(report: EvalReport) -> dict[str, float]:
+    """Mode -> its avg@k accuracy in `report`."""
+    return {r.mode: r.accuracy.mean for r in report.results}
+
+
 def _mode(report: EvalReport, mode: str) -> ModeResult | None:
     return next((r for r in report.results if r.mode == mode), None)
 
@@ -162,7 +167,7 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
     console.rule("[bold]4/7 baselines after SFT")
     after_sft = evaluate(rl, label="after_sft", console=console)
     after_sft.write(out / "rl" / "eval")
-    result.accuracy["after_sft"] = {r.mode: r.accuracy.mean for r in after_sft.results}
+    result.accuracy["after_sft"] = _accuracies(after_sft)
     tool = _mode(after_sft, "fixed:tool")
     if tool is not None and tool.accuracy.mean < MIN_TOOL_ACCURACY_FOR_RL:
         console.print(
@@ -186,7 +191,7 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
     after = _stage(rl, f"model.path={rl_model}")
     after_rl = evaluate(after, label="after_rl", console=console)
     after_rl.write(out / "rl" / "eval")
-    result.accuracy["after_rl"] = {r.mode: r.accuracy.mean for r in after_rl.results}
+    result.accuracy["after_rl"] = _accuracies(after_rl)
     result.gain = rl_gain(after_sft, after_rl)
     designed_only = _stage(after, "eval.modes=[designed]")
     for label, designer, executor in (
@@ -197,7 +202,7 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
         try:
             swapped = evaluate(designed_only, generator=router, label=label, console=console)
             swapped.write(out / "rl" / "eval")
-            result.accuracy[label] = {r.mode: r.accuracy.mean for r in swapped.results}
+            result.accuracy[label] = _accuracies(swapped)
         finally:
             router.close()
     t = done("eval_rl", t)

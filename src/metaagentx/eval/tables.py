@@ -80,7 +80,9 @@ def gain_rows(payloads: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
                 continue
             try:
                 diff = paired_difference(
-                    outcomes_by_problem(base_results[key]), outcomes_by_problem(result), seed=int(base.get("seed", 0))
+                    outcomes_by_problem(base_results[key]),
+                    outcomes_by_problem(result),
+                    seed=int(base.get("seed", 0)),
                 )
             except (ValueError, KeyError):
                 continue  # no shared problems: nothing to compare

@@ -346,7 +346,6 @@ class RolloutEngine:
         self.settings = settings
         kind, pattern = parse_mode(settings.mode)
         self._fixed_design: Design | None = None
-        self._grader_started = False
         if kind != "designed":
             examples = load_examples(settings.designs_dir)
             if pattern not in examples:
@@ -364,9 +363,8 @@ class RolloutEngine:
             raise ValueError("task ids in one rollout must be unique")
         s = self.settings
         started = time.monotonic()
-        if not self._grader_started and any(t.domain == "math" and _gradable(t) for t in tasks):
+        if any(t.domain == "math" and _gradable(t) for t in tasks):
             start_grader()  # its processes start while the designs and executions generate
-            self._grader_started = True
         problems = [ProblemNode(task) for task in tasks]
         await self._design(problems, step)
         designed = time.monotonic()

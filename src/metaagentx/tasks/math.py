@@ -122,6 +122,7 @@ def split_top_level(answer: str, sep: str = ",") -> list[str]:
 
 _pool: WorkerPool | None = None
 _pool_lock = threading.Lock()
+_grader_started = False
 
 
 def _worker_pool() -> WorkerPool:
@@ -132,16 +133,19 @@ def _worker_pool() -> WorkerPool:
         return _pool
 
 
-def start_grader(background: bool = True) -> None:
-    """Start the math-verify worker processes that off-main-thread grading uses (idempotent).
+def start_grader() -> None:
+    """Start the math-verify worker processes that off-main-thread grading uses, in the
+    background, once per process (later calls return at once).
 
     Their start-up (importing sympy) would otherwise stall the first graded executions of a run;
-    a rollout starts them in the `background` while its executions generate."""
-    pool = _worker_pool()
-    if background:
-        threading.Thread(target=pool.start, name="mathverify-start", daemon=True).start()
-    else:
-        pool.start()
+    a rollout calls this so they start while its executions generate. A worker that dies later
+    is restarted on its next comparison."""
+    global _grader_started
+    with _pool_lock:
+        if _grader_started:
+            return
+        _grader_started = True
+    threading.Thread(target=_worker_pool().start, name="mathverify-start", daemon=True).start()
 
 
 def _exact_number(s: str) -> Fraction | None:
@@ -151,8 +155,7 @@ def _exact_number(s: str) -> Fraction | None:
     return None
 
 
-def _equal_single(prediction: str, reference: str, tolerance: float | None,
-                  timeout_s: int) -> bool:
+def _equal_single(prediction: str, reference: str, tolerance: float | None, timeout_s: int) -> bool:
     if prediction.replace(" ", "") == reference.replace(" ", ""):
         return True
     pred_num, ref_num = _exact_number(prediction), _exact_number(reference)
@@ -217,5 +220,4 @@ def grade_math_task(task: Task, final_output: str, **_: object) -> Grade:
         unit=meta.get("unit"),
         tolerance=meta.get("tolerance"),
     )
-    return Grade(1.0 if correct else 0.0, correct,
-                 {"extracted": answer, "reference": reference})
+    return Grade(1.0 if correct else 0.0, correct, {"extracted": answer, "reference": reference})
