@@ -26,8 +26,9 @@ import time
 from metaagentx.llm.base import GenerationRequest, SamplingParams
 from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 from metaagentx.llm.hf import HFGenerator
-from metaagentx.rollout.tree import RolloutEngine, RolloutTree, TreeSettings, answer_extractor
-from metaagentx.sandbox import Runner, SandboxSettings
+from metaagentx.rollout.environment import GradingEnvironment
+from metaagentx.rollout.tree import RolloutEngine, RolloutTree, TreeSettings
+from metaagentx.sandbox import SandboxSettings
 from metaagentx.tasks.synthetic import generate
 from metaagentx.tiny import build_tiny
 
@@ -67,9 +68,10 @@ def main() -> None:
     )
     kind = ContinuousBatcher if args.batcher == "continuous" else RequestBatcher
     batcher = kind(generator, max_batch_size=256, max_wait_s=0.005)
-    sandbox = SandboxSettings(timeout_s=300, pool_size=pool)
-    runner = Runner(batcher, sandbox, answer_extractor=answer_extractor)
-    engine = RolloutEngine(batcher, runner, settings)
+    environment = GradingEnvironment(SandboxSettings(timeout_s=300, pool_size=pool))
+    environment.start()
+    runner = environment.runner(batcher)
+    engine = RolloutEngine(batcher, runner, settings, environment)
     engine.rollout_sync(tasks, step=0)  # warm: fork server, grader, first forward passes
 
     def timed_rollout(batch: list) -> tuple[float, RolloutTree]:
@@ -120,7 +122,7 @@ def main() -> None:
     for _ in range(args.repeats):
         graded_s, graded_tree = timed_rollout(tasks)
         graded_times.append(graded_s)
-    runner.close()
+    environment.close()
     batcher.close()
     rollout_s, batched_s = statistics.median(rollout_times), statistics.median(batched_times)
     graded_s = statistics.median(graded_times)

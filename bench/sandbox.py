@@ -77,7 +77,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--baseline-n", type=int, default=20)
-    parser.add_argument("--isolation", default="auto", choices=["auto", "strict", "process"])
+    parser.add_argument("--isolation", default="auto", choices=["auto", "strict", "process", "unsafe"])
     parser.add_argument("--pause-ms", type=float, default=20.0, help="untimed pause when paced")
     args = parser.parse_args()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,3 +56,36 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             stack.append(child)
     return out
+
+
+USERNS_PROBE = (
+    "import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "print(0 if libc.unshare(0x10000000) == 0 else ctypes.get_errno())\n"  # CLONE_NEWUSER
+)
+
+
+def userns_refusal() -> str | None:
+    """Why the kernel refuses this user a user namespace (tried in a fresh interpreter, not a
+    fork of this threaded process), or None when it allows one."""
+    out = subprocess.run([sys.executable, "-c", USERNS_PROBE], capture_output=True, text=True)
+    errno = int(out.stdout.strip() or -1)
+    if errno == 0:
+        return None
+    return os.strerror(errno) if errno > 0 else f"the probe failed: {out.stderr.strip()}"
+
+
+def path_probe(paths: list[str]) -> str:
+    """Program source printing one JSON object: for each path, what the sandbox let it do
+    (`listed: [...]`, `read: <text>`) or the error it got."""
+    return (
+        "import json, os\n"
+        "seen = {}\n"
+        f"for p in {paths!r}:\n"
+        "    try:\n"
+        "        seen[p] = ['listed', sorted(os.listdir(p))] if os.path.isdir(p) else "
+        "['read', open(p, 'rb').read(200).decode('latin-1')]\n"
+        "    except OSError as e:\n"
+        "        seen[p] = ['error', e.strerror]\n"
+        "print(json.dumps(seen))\n"
+    )

@@ -8,11 +8,13 @@ import time
 
 import pytest
 
+from grading_support import rollout_engine
 from metaagentx.llm.base import GenerationRequest, GenerationResult
 from metaagentx.llm.batcher import RequestBatcher
 from metaagentx.rl.advantages import role_advantages
-from metaagentx.rollout.tree import RolloutEngine, TreeSettings, answer_extractor, parse_mode
-from metaagentx.sandbox import Runner, SandboxSettings
+from metaagentx.rollout.environment import GradingEnvironment
+from metaagentx.rollout.tree import RolloutEngine, TreeSettings, parse_mode
+from metaagentx.sandbox import SandboxSettings
 from metaagentx.tasks.base import Task
 from metaagentx.tasks.synthetic import generate
 
@@ -81,14 +83,12 @@ def _math(pid: str, question: str, answer: str) -> Task:
     return Task(id=pid, domain="math", prompt=question, answer=answer, source="test")
 
 
-def _engine(generator, **overrides) -> tuple[RolloutEngine, Runner]:
-    runner = Runner(
-        generator,
-        SandboxSettings(timeout_s=overrides.pop("timeout_s", 3.0)),
-        answer_extractor=answer_extractor,
-    )
+def _engine(generator, **overrides) -> tuple[RolloutEngine, GradingEnvironment]:
+    """An engine and the environment to close after it (which stops its runner's sandbox)."""
+    environment = GradingEnvironment(SandboxSettings(timeout_s=overrides.pop("timeout_s", 3.0)))
     settings = TreeSettings(**{"num_designs": 2, "num_executions": 2, **overrides})
-    return RolloutEngine(generator, runner, settings), runner
+    engine = RolloutEngine(generator, environment.runner(generator), settings, environment)
+    return engine, environment
 
 
 def test_rewards_design_means_and_groups_match_hand_computed_values():
@@ -107,11 +107,11 @@ def test_rewards_design_means_and_groups_match_hand_computed_values():
         "p2/d1/e1": "never sent",
     }
     generator = ScriptedTreeGenerator(designs, answers, slow={"p2/d1/e1"})
-    engine, runner = _engine(generator, straggler_deadline_s=6.0, timeout_s=2.0)
+    engine, environment = _engine(generator, straggler_deadline_s=6.0, timeout_s=2.0)
     try:
         tree = engine.rollout_sync([p1, p2], step=3)
     finally:
-        runner.close()
+        environment.close()
 
     d = {design.design_id: design for design in tree.designs()}
     assert set(d) == {"p1/d0", "p1/d1", "p2/d0", "p2/d1"}
@@ -165,12 +165,12 @@ def test_straggler_deadline_cuts_what_is_still_running():
     designs = {("p1", 0): GOOD_DESIGN, ("p1", 1): GOOD_DESIGN}
     answers = {"p1/d0/e0": "\\boxed{42}", "p1/d0/e1": "\\boxed{42}", "p1/d1/e0": "\\boxed{42}", "p1/d1/e1": "x"}
     generator = ScriptedTreeGenerator(designs, answers, slow={"p1/d1/e1"})
-    engine, runner = _engine(generator, straggler_deadline_s=2.0, timeout_s=30.0)
+    engine, environment = _engine(generator, straggler_deadline_s=2.0, timeout_s=30.0)
     started = time.monotonic()
     try:
         tree = engine.rollout_sync([task])
     finally:
-        runner.close()
+        environment.close()
     assert time.monotonic() - started < 15
     d = {design.design_id: design for design in tree.designs()}
     assert [e.status for e in d["p1/d1"].executions] == ["ok", "cut"]
@@ -185,11 +185,11 @@ def test_trajectory_ids_are_exactly_the_generated_ones_and_seeds_differ():
     designs = {("p1", 0): GOOD_DESIGN, ("p1", 1): GOOD_DESIGN}
     answers = {f"p1/d{d}/e{e}": "\\boxed{42}" for d in range(2) for e in range(2)}
     generator = ScriptedTreeGenerator(designs, answers, slow=set())
-    engine, runner = _engine(generator)
+    engine, environment = _engine(generator)
     try:
         tree = engine.rollout_sync([task])
     finally:
-        runner.close()
+        environment.close()
     returned = {tuple(r.response_ids): r for r in generator.returned}
     for trajectory in tree.trajectories():
         source = returned[tuple(trajectory.response_ids)]
@@ -198,11 +198,11 @@ def test_trajectory_ids_are_exactly_the_generated_ones_and_seeds_differ():
     seeds = [r.sampling.seed for r in generator.requests]
     assert len(set(seeds)) == len(seeds) == 6  # 2 designs + 4 executions, all distinct
     again = ScriptedTreeGenerator(designs, answers, slow=set())
-    engine, runner = _engine(again)
+    engine, environment = _engine(again)
     try:
         engine.rollout_sync([task])
     finally:
-        runner.close()
+        environment.close()
     assert sorted(r.sampling.seed for r in again.requests) == sorted(seeds)  # reproducible
 
 
@@ -215,10 +215,10 @@ def test_modes_and_bad_input():
     generator = ScriptedTreeGenerator({}, {}, set())
     with pytest.raises(ValueError, match="no example design 'nope'"):
         _engine(generator, mode="fixed:nope")
-    engine, runner = _engine(generator)
+    engine, environment = _engine(generator)
     with pytest.raises(ValueError, match="unique"):
         engine.rollout_sync([_math("x", "q", "1"), _math("x", "q", "1")])
-    runner.close()
+    environment.close()
 
 
 @pytest.fixture(scope="module")
@@ -230,9 +230,6 @@ def tiny_batcher(hf_generator):
 
 def test_untrained_tiny_model_rollout_4x2x2_has_the_right_shape(tiny_batcher, hf_generator):
     tasks = generate("arith", 4, level=2, split="train", seed=0)
-    runner = Runner(
-        tiny_batcher, SandboxSettings(timeout_s=20.0), answer_extractor=answer_extractor
-    )
     settings = TreeSettings(
         num_designs=2,
         num_executions=2,
@@ -240,10 +237,8 @@ def test_untrained_tiny_model_rollout_4x2x2_has_the_right_shape(tiny_batcher, hf
         executor_max_new_tokens=16,
         compact_prompt=True,
     )
-    try:
-        tree = RolloutEngine(tiny_batcher, runner, settings).rollout_sync(tasks)
-    finally:
-        runner.close()
+    with rollout_engine(tiny_batcher, settings, SandboxSettings(timeout_s=20.0)) as (engine, _):
+        tree = engine.rollout_sync(tasks)
     assert [len(p.designs) for p in tree.problems] == [2, 2, 2, 2]
     metrics = tree.metrics()
     invalid = [d for d in tree.designs() if not d.design.valid]
@@ -263,14 +258,9 @@ def test_untrained_tiny_model_rollout_4x2x2_has_the_right_shape(tiny_batcher, hf
 
 def test_fixed_mode_executes_the_example_design_with_the_tiny_model(tiny_batcher):
     tasks = generate("arith", 2, level=1, split="train", seed=1)
-    runner = Runner(
-        tiny_batcher, SandboxSettings(timeout_s=20.0), answer_extractor=answer_extractor
-    )
     settings = TreeSettings(mode="fixed:ensemble_vote", num_executions=2, executor_max_new_tokens=8)
-    try:
-        tree = RolloutEngine(tiny_batcher, runner, settings).rollout_sync(tasks)
-    finally:
-        runner.close()
+    with rollout_engine(tiny_batcher, settings, SandboxSettings(timeout_s=20.0)) as (engine, _):
+        tree = engine.rollout_sync(tasks)
     assert [len(p.designs) for p in tree.problems] == [1, 1]
     executors = [t for t in tree.trajectories() if t.role == "executor"]
     assert not [t for t in tree.trajectories() if t.role == "designer"]
@@ -312,13 +302,13 @@ def test_run_tests_tool_sees_only_public_tests_and_the_reward_uses_hidden_ones()
     )
     # right on the public test (2 -> 4), wrong on the hidden one (5 -> 7)
     generator = CodeWriterTesterScript("n = int(input())\nprint(n + 2)")
-    engine, runner = _engine(
+    engine, environment = _engine(
         generator, mode="fixed:code_writer_tester", num_executions=1, timeout_s=30.0
     )
     try:
         tree = engine.rollout_sync([task])
     finally:
-        runner.close()
+        environment.close()
     [(_, _, execution)] = list(tree.executions())
     assert execution.status == "ok"
     tool_reports = [
@@ -347,14 +337,9 @@ def test_every_example_design_runs_with_the_tiny_model(pattern, tiny_batcher):
         tasks = generate("code_fn", 1, level=1, split="train", seed=0)
     else:
         tasks = generate("arith", 1, level=1, split="train", seed=0)
-    runner = Runner(
-        tiny_batcher, SandboxSettings(timeout_s=60.0), answer_extractor=answer_extractor
-    )
     settings = TreeSettings(mode=f"fixed:{pattern}", num_executions=1, executor_max_new_tokens=8)
-    try:
-        tree = RolloutEngine(tiny_batcher, runner, settings).rollout_sync(tasks)
-    finally:
-        runner.close()
+    with rollout_engine(tiny_batcher, settings, SandboxSettings(timeout_s=60.0)) as (engine, _):
+        tree = engine.rollout_sync(tasks)
     [(_, _, execution)] = list(tree.executions())
     assert execution.status == "ok", execution.result.error
     executors = [t for t in tree.trajectories() if t.role == "executor"]

@@ -11,7 +11,7 @@ import pytest
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult
 from metaagentx.mas.text import extract_answer
-from metaagentx.sandbox.runner import Runner
+from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.sandbox.settings import SandboxSettings
 from test_mas_designs import DESIGNS, EXPECTED_AGENTS, PROGRAM, design_reply
 
@@ -42,14 +42,16 @@ def run_design_in_sandbox(path: Path) -> tuple[object, ScriptedDesignGenerator]:
         "question": "Add the two numbers." if domain == "code" else "What is 6 * 7?",
         "domain": domain,
     }
-    tools = {"run_tests": lambda args: "public tests: 2/2 passed"}
+    environment = GradingEnvironment(SandboxSettings(timeout_s=30.0))
+    tools = {"python": environment.python_tool,
+             "run_tests": lambda args: "public tests: 2/2 passed"}
 
     async def go():
-        runner = Runner(generator, SandboxSettings(timeout_s=30.0))
+        runner = environment.runner(generator)
         try:
             return await runner.run(path.read_text(), task, tools=tools)
         finally:
-            runner.close()
+            environment.close()
 
     return asyncio.run(go()), generator
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from metaagentx.mas.limits import Limits
+from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.sandbox.runner import Runner
 from metaagentx.sandbox.settings import SandboxSettings
 from sandbox_support import ScriptedBatcher
@@ -69,7 +70,7 @@ def test_concurrent_agent_calls_are_multiplexed_and_recorded_exactly():
     assert "netns" in result.isolation or "process_group" in result.isolation
 
 
-def test_task_is_injected_and_python_tool_and_caller_tools():
+def test_task_is_injected_and_tools_are_the_callers():
     def reply(req):
         tool_outputs = [m["content"] for m in req.messages if m["role"] == "tool"]
         if not tool_outputs:
@@ -86,11 +87,16 @@ def test_task_is_injected_and_python_tool_and_caller_tools():
     )
     seen = []
     batcher = ScriptedBatcher(reply)
-    (result,) = run(
-        [script],
-        batcher=batcher,
-        tools={"run_tests": lambda args: seen.append(args) or "2/2 passed"},
-    )
+    environment = GradingEnvironment()  # the built-in python tool is the environment's
+    try:
+        (result,) = run(
+            [script],
+            batcher=batcher,
+            tools={"python": environment.python_tool,
+                   "run_tests": lambda args: seen.append(args) or "2/2 passed"},
+        )
+    finally:
+        environment.close()
     assert result.status == "ok", result.error
     first = batcher.requests[0].messages
     assert first[-1] == {"role": "user", "content": "What is 2+2?"}  # injected, never re-typed

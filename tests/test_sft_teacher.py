@@ -4,10 +4,8 @@ each synthetic family is solved end to end through the real sandbox Runner."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +14,10 @@ import metaagentx.designs
 from metaagentx.llm.base import GenerationRequest, SamplingParams
 from metaagentx.llm.batcher import RequestBatcher
 from metaagentx.mas.prompts import CRITIC_INSTRUCTION, build_system_prompt, render_user_message
+from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.extract import extract_design
 from metaagentx.rollout.prompts import designer_messages
-from metaagentx.sandbox.programs import run_program
-from metaagentx.sandbox.runner import ExecutionResult, Runner
+from metaagentx.sandbox.runner import ExecutionResult
 from metaagentx.sandbox.settings import SandboxSettings
 from metaagentx.sft import (
     DEFAULT_DESIGN_MIX,
@@ -32,7 +30,6 @@ from metaagentx.sft import (
 )
 from metaagentx.sft.problems import evaluate
 from metaagentx.tasks.base import Task
-from metaagentx.tasks.code import grade_program
 from metaagentx.tasks.synthetic import FAMILIES, generate
 
 FAMILY_LEVELS = [(f, level) for f, (_, levels) in FAMILIES.items() for level in levels]
@@ -56,21 +53,13 @@ def one_task(domain: str) -> Task:
 def run_all(
     teacher: ProgrammaticTeacher, jobs: list[tuple[str, Task]], seeded: bool = False
 ) -> list[ExecutionResult]:
-    """Run (script, task) pairs through the real Runner with the teacher behind a batcher;
-    code tasks get a run_tests tool that runs the public tests in the same sandbox."""
+    """Run (script, task) pairs through the real Runner with the teacher behind a batcher and
+    the grading environment's tools (python; run_tests on the public tests for code)."""
 
     async def go() -> list[ExecutionResult]:
         batcher = RequestBatcher(teacher)
-        runner = Runner(batcher, SandboxSettings(timeout_s=30.0))
-        program = functools.partial(run_program, settings=runner.settings, client=runner.client)
-
-        def run_tests(task: Task) -> Callable[[dict], str]:
-            def handler(arguments: dict) -> str:
-                grade = grade_program(arguments["code"], task.public_tests, runner=program)
-                return f"{grade.passed}/{grade.total} public tests passed"
-
-            return handler
-
+        environment = GradingEnvironment(SandboxSettings(timeout_s=30.0))
+        runner = environment.runner(batcher)
         try:
             return list(
                 await asyncio.gather(
@@ -78,7 +67,7 @@ def run_all(
                         runner.run(
                             script,
                             task.public_view(),
-                            tools={"run_tests": run_tests(task)},
+                            tools=environment.tools(task),
                             metadata={"seed": i} if seeded else None,
                         )
                         for i, (script, task) in enumerate(jobs)
@@ -86,7 +75,7 @@ def run_all(
                 )
             )
         finally:
-            runner.close()
+            environment.close()
             batcher.close()
 
     return asyncio.run(go())
@@ -200,7 +189,7 @@ def test_code_test_turns() -> None:
     assert run.trace[0].text == (
         f'```python\n{program}```\n<tool_call>{{"name": "run_tests", "arguments": {{}}}}</tool_call>'
     )
-    assert run.trace[1].messages[-1]["content"].startswith("1/1 public tests passed")
+    assert run.trace[1].messages[-1]["content"].startswith("passed 1/1 public tests")
     assert run.trace[1].text == f"<delivery>\n```python\n{program}```\n</delivery>"
 
 

@@ -17,7 +17,7 @@ from metaagentx.tasks.code import (
     return_value_matches,
     stdout_matches,
 )
-from metaagentx.tasks.code_harness import build_program
+from metaagentx.tasks.code_harness import checker_spec
 
 programs = pytest.importorskip("metaagentx.sandbox.programs",
                                reason="the sandbox's run_program is not available")
@@ -69,25 +69,30 @@ class _Canned:
     stderr: str = ""
     returncode: int | None = 0
     duration_s: float = 0.0
+    outcome: object = None
 
 
-def test_runner_is_injectable_and_stop_at_first_failure() -> None:
+def test_sandbox_is_injectable_and_stop_at_first_failure() -> None:
     calls: list[str] = []
 
-    def runner(source: str, **kwargs: object) -> _Canned:
-        calls.append(str(kwargs["stdin"]))
-        return _Canned("ok", "1\n")
+    class Sandbox:
+        def run_program(self, source: str, **kwargs: object) -> _Canned:
+            calls.append(str(kwargs["stdin"]))
+            return _Canned("ok", "1\n")
+
+        def run_test(self, program: str, check: dict, **kwargs: object) -> _Canned:
+            raise AssertionError("stdio tests never go to the checker")
 
     tests = [TestCase("stdio", "a", "2"), TestCase("stdio", "b", "1"), TestCase("stdio", "c", "1")]
-    grade = grade_program("print(1)", tests, runner=runner, stop_at_first_failure=True)
+    grade = grade_program("print(1)", tests, sandbox=Sandbox(), stop_at_first_failure=True)
     assert (grade.passed, grade.total, grade.all_passed, calls) == (0, 3, False, ["a"])
-    grade = grade_program("print(1)", tests, runner=runner)
+    grade = grade_program("print(1)", tests, sandbox=Sandbox())
     assert (grade.passed, grade.total, len(calls)) == (2, 3, 4)
 
 
-def test_harness_never_contains_the_expected_return_value() -> None:
-    harness = build_program("def f(x):\n    return x\n", TestCase("call", [1], 987654321, "f"))
-    assert "987654321" not in harness.source and harness.marker
+def test_checker_spec_never_contains_the_expected_return_value() -> None:
+    spec = checker_spec(TestCase("call", [1], 987654321, "f"))
+    assert "987654321" not in repr(spec) and spec["fn_name"] == "f"
 
 
 # --- through the sandbox ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import pickle
 import zlib
@@ -125,6 +126,14 @@ def test_lcb_decoding_refuses_anything_but_a_string() -> None:
     not_a_string = base64.b64encode(zlib.compress(pickle.dumps([1, 2]))).decode()
     with pytest.raises(ValueError):
         decode_test_cases(not_a_string)
+
+
+@pytest.mark.parametrize("name", ["aime.json", "humaneval.jsonl"])
+def test_gzipped_json_and_jsonl_read_like_plain_ones(name: str, tmp_path: Path) -> None:
+    packed = tmp_path / f"{name}.gz"
+    packed.write_bytes(gzip.compress((FIXTURES / name).read_bytes()))
+    plain, gzipped = _fixture(name), load_tasks(str(packed))
+    assert [t.to_dict() for t in gzipped] == [t.to_dict() for t in plain]
 
 
 def test_humaneval_jsonl() -> None:

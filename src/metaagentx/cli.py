@@ -324,7 +324,7 @@ def run(
         bool, typer.Option(help="Use the short designer prompt (small models).")
     ] = False,
     isolation: Annotated[
-        str, typer.Option(help="Sandbox isolation: auto, strict or process.")
+        str, typer.Option(help="Sandbox isolation: auto, strict, process or unsafe (no hidden filesystem: never for grading).")
     ] = "auto",
     timeout_s: Annotated[float, typer.Option(help="Wall-clock limit of the execution.")] = 120.0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
@@ -378,6 +378,7 @@ def run(
                     stack.runner.run(
                         script.read_text(),
                         task.public_view(),
+                        tools=stack.environment.tools(task),
                         sampling=stack.engine.settings.executor_sampling(),
                     )
                 )

@@ -153,7 +153,9 @@ class RolloutConfig(_Section):
         description="Subtracted when a final math answer holds a code block (paper's code: 0.1).",
     )
     code_test_timeout_s: float = Field(
-        5.0, gt=0.0, description="Per-test timeout when grading code."
+        5.0,
+        gt=0.0,
+        description="Per-test timeout of code grading, for the reward and the run_tests tool (a benchmark's own per-task limit wins).",
     )
 
 

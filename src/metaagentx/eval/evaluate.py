@@ -264,7 +264,8 @@ def evaluate(
             for name, tasks in benchmarks:
                 for mode in e.modes:
                     engine = RolloutEngine(
-                        stack.batcher, stack.runner, eval_settings(config, mode, e.samples)
+                        stack.batcher, stack.runner, eval_settings(config, mode, e.samples),
+                        stack.environment,
                     )
                     bar = progress.add_task(f"{name} {mode}", total=len(tasks))
                     started = time.monotonic()

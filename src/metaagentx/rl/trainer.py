@@ -39,10 +39,10 @@ from metaagentx.rl.policy import LoraSettings, Policy
 from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.rl.schedule import Schedule
 from metaagentx.rl.update import UpdateConfig, ppo_update
+from metaagentx.rollout.environment import grading_environment
 from metaagentx.rollout.factory import train_mixture, tree_settings, validation_tasks
 from metaagentx.rollout.trajectory import Trajectory
-from metaagentx.rollout.tree import RolloutEngine, RolloutTree, answer_extractor
-from metaagentx.sandbox.runner import Runner
+from metaagentx.rollout.tree import RolloutEngine, RolloutTree
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ class Trainer:
         self.console = console or Console()
         self.run_dir = Path(config.output_dir)
         self.checkpoints = self.run_dir / "checkpoints"
+        # before the model loads: refuses at once when executions could read reference data
+        self.environment = grading_environment(config)
+        self.environment.start()
         seed_everything(config.seed)
         t = config.trainer
         model, self.tokenizer = load_model_and_tokenizer(
@@ -130,12 +133,13 @@ class Trainer:
         self.mixture = train_mixture(config)
         self.val_tasks = validation_tasks(config)
         self.router = role_router(self.policy, self.tokenizer, config)
-        self.runner = Runner(self.router, config.sandbox, answer_extractor=answer_extractor)
-        self.engine = RolloutEngine(self.router, self.runner, settings)
+        self.runner = self.environment.runner(self.router)
+        self.engine = RolloutEngine(self.router, self.runner, settings, self.environment)
         self.val_engine = RolloutEngine(
             self.router,
             self.runner,
             replace(settings, num_designs=1, num_executions=1, seed=settings.seed + 1),
+            self.environment,
         )
         self.step = 0
 
@@ -291,6 +295,7 @@ class Trainer:
 
     def close(self) -> None:
         self.runner.close()
+        self.environment.close()
         self.router.close()
 
 

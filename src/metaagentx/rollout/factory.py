@@ -1,4 +1,5 @@
-"""From a run config to the objects a rollout needs: tasks, generator, batcher, runner, engine.
+"""From a run config to the objects a rollout needs: tasks, generator, batcher, grading
+environment, runner, engine.
 
 The CLI, the trainer and evaluation all build rollouts the same way; this is that one way.
 """
@@ -13,8 +14,9 @@ from metaagentx.config import Config
 from metaagentx.llm import Generator, make_generator
 from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 from metaagentx.llm.hf import HFGenerator
+from metaagentx.rollout.environment import GradingEnvironment, grading_environment
 from metaagentx.rollout.rewards import RewardConfig
-from metaagentx.rollout.tree import RolloutEngine, TreeSettings, answer_extractor
+from metaagentx.rollout.tree import RolloutEngine, TreeSettings
 from metaagentx.sandbox.runner import Runner
 from metaagentx.tasks.base import Task
 from metaagentx.tasks.datasets import load_tasks
@@ -68,15 +70,18 @@ def validation_tasks(config: Config) -> list[Task]:
 
 @dataclass
 class RolloutStack:
-    """A running generator + batcher + sandbox runner + engine; `close()` stops them."""
+    """A running generator + batcher + grading environment + runner + engine; `close()` stops
+    them."""
 
     generator: Generator
     batcher: RequestBatcher | ContinuousBatcher
+    environment: GradingEnvironment
     runner: Runner
     engine: RolloutEngine
 
     def close(self) -> None:
         self.runner.close()
+        self.environment.close()
         self.batcher.close()
 
 
@@ -95,12 +100,17 @@ def open_rollout(
     config: Config, generator: Generator | None = None, mode: str | None = None
 ) -> Iterator[RolloutStack]:
     """Build everything from `config` (the generator too unless given) and close it after."""
-    generator = generator or make_generator(config.model, config.generation, seed=config.seed)
+    environment = grading_environment(config)
+    try:
+        environment.start()  # refuses before any model is loaded when reference data is exposed
+        generator = generator or make_generator(config.model, config.generation, seed=config.seed)
+    except BaseException:
+        environment.close()
+        raise
     batcher = make_batcher(generator, config)
-    runner = Runner(batcher, config.sandbox, answer_extractor=answer_extractor)
-    stack = RolloutStack(
-        generator, batcher, runner, RolloutEngine(batcher, runner, tree_settings(config, mode))
-    )
+    runner = environment.runner(batcher)
+    engine = RolloutEngine(batcher, runner, tree_settings(config, mode), environment)
+    stack = RolloutStack(generator, batcher, environment, runner, engine)
     try:
         yield stack
     finally:

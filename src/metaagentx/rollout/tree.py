@@ -16,11 +16,12 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, SamplingParams
+from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.extract import Design, extract_design
 from metaagentx.rollout.prompts import (
     PROMPT_STYLES,
@@ -39,8 +40,7 @@ from metaagentx.rollout.rewards import (
 from metaagentx.rollout.trajectory import Trajectory, make_design_id, make_execution_id
 from metaagentx.sandbox.runner import AgentCall, ExecutionResult, Runner, derive_seed
 from metaagentx.tasks.base import Task
-from metaagentx.tasks.code import extract_program, grade_program
-from metaagentx.tasks.math import extract_answer, start_grader
+from metaagentx.tasks.math import start_grader
 
 log = logging.getLogger(__name__)
 
@@ -318,11 +318,6 @@ def _gradable(task: Task) -> bool:
     return task.graded and (bool(task.reward_tests) if task.domain == "code" else True)
 
 
-def answer_extractor(text: str, task: Mapping[str, Any]) -> str | None:
-    """What the runner records as an execution's answer: the boxed answer or the program."""
-    return extract_program(text) if task.get("domain") == "code" else extract_answer(text)
-
-
 def designer_prompt_messages(
     settings: TreeSettings, task: Task, style: PromptStyle | None = None
 ) -> list[dict[str, str]]:
@@ -338,12 +333,15 @@ def designer_prompt_messages(
 
 
 class RolloutEngine:
-    """Builds rollout trees with one generator (through a batcher) and one sandbox runner."""
+    """Builds rollout trees with one generator (through a batcher), one sandbox runner and the
+    grading environment that gives executions their tools and grades them."""
 
-    def __init__(self, generator: AsyncGenerator, runner: Runner, settings: TreeSettings) -> None:
+    def __init__(self, generator: AsyncGenerator, runner: Runner, settings: TreeSettings,
+                 environment: GradingEnvironment) -> None:
         self.generator = generator
         self.runner = runner
         self.settings = settings
+        self.environment = environment
         kind, pattern = parse_mode(settings.mode)
         self._fixed_design: Design | None = None
         if kind != "designed":
@@ -381,11 +379,15 @@ class RolloutEngine:
                 future.cancel()
             await asyncio.gather(*late, return_exceptions=True)
             for future, (design, n) in futures.items():  # insertion order: n ascending
-                if future in done:
+                execution_id = make_execution_id(design.design_id, n)
+                if future in done and future.exception() is None:
                     node = future.result()
-                else:
-                    cut = ExecutionReward(0.0, reason="status:cut")
-                    node = ExecutionNode(make_execution_id(design.design_id, n), None, cut)
+                else:  # cut by the deadline, or a host fault: that execution alone scores 0
+                    reason = "status:cut" if future not in done else "status:host_error"
+                    if future in done:
+                        log.error("execution %s failed on the host", execution_id,
+                                  exc_info=future.exception())
+                    node = ExecutionNode(execution_id, None, ExecutionReward(0.0, reason=reason))
                 design.executions.append(node)
         for design in (d for p in problems for d in p.designs):
             design.reward = (
@@ -429,11 +431,10 @@ class RolloutEngine:
     async def _execute(self, task: Task, design: DesignNode, n: int, step: int) -> ExecutionNode:
         s = self.settings
         execution_id = make_execution_id(design.design_id, n)
-        tools = {"run_tests": self._run_tests_tool(task)} if task.domain == "code" else {}
         result = await self.runner.run(
             design.design.require_valid(),
             task.public_view(),
-            tools=tools,
+            tools=self.environment.tools(task),
             sampling=s.executor_sampling(),
             metadata={
                 "seed": derive_seed(s.seed, step, execution_id),
@@ -445,7 +446,7 @@ class RolloutEngine:
         grade = None
         if result.status == "ok" and result.final_output is not None and _gradable(task):
             try:
-                graded = await asyncio.to_thread(task.grade, result.final_output)
+                graded = await self.environment.agrade(task, result.final_output, execution_id)
                 grade = graded.to_dict()
             except Exception:  # a grader fault must not end the rollout: scored as ungraded
                 log.exception("grading %s failed", execution_id)
@@ -460,24 +461,3 @@ class RolloutEngine:
             config=s.rewards,
         )
         return ExecutionNode(execution_id, result, reward, grade)
-
-    def _run_tests_tool(self, task: Task):
-        """The `run_tests` tool of a code task: the candidate against the PUBLIC tests only."""
-        timeout = self.settings.code_test_timeout_s
-
-        def run_tests(arguments: dict[str, Any]) -> str:
-            code = arguments.get("code")
-            if not isinstance(code, str) or not code.strip():
-                return "run_tests needs the candidate program as a string 'code' argument"
-            if not task.public_tests:
-                return "this task has no public tests"
-            graded = grade_program(code, list(task.public_tests), timeout)
-            lines = [f"passed {graded.passed}/{graded.total} public tests"]
-            lines += [
-                f"test {d['index']}: {d['reason'] or 'failed'}"
-                for d in graded.details
-                if not d["passed"]
-            ]
-            return "\n".join(lines)
-
-        return run_tests

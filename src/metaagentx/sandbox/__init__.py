@@ -12,8 +12,11 @@ from typing import Any
 _EXPORTS = {
     "SandboxSettings": "metaagentx.sandbox.settings",
     "SandboxUnavailable": "metaagentx.sandbox.layers",
+    "HiddenFilesystemMissing": "metaagentx.sandbox.layers",
+    "require_hidden_filesystem": "metaagentx.sandbox.layers",
     "ProgramResult": "metaagentx.sandbox.programs",
     "run_program": "metaagentx.sandbox.programs",
+    "run_test": "metaagentx.sandbox.programs",
     "Runner": "metaagentx.sandbox.runner",
     "ExecutionResult": "metaagentx.sandbox.runner",
     "AgentCall": "metaagentx.sandbox.runner",

@@ -4,6 +4,10 @@ Thread-safe and loop-agnostic: `spawn` returns a `concurrent.futures.Future` tha
 completes when the server reports the child's exit, so both the synchronous `run_program` and the
 asyncio `Runner` use one client. A dead server fails its pending futures and is restarted on the
 next spawn; the children it held die with it (bwrap pid namespace / parent-death signal).
+
+The server starts in a hidden root: bubblewrap's where it works, else its own pivot_root'ed one
+(`rootfs`), else (only in `auto`, saying so in `layers` and `probe_errors`) on the host's tree.
+`require_hidden_filesystem` is the gate grading calls so that last case never earns a reward.
 """
 
 from __future__ import annotations
@@ -23,10 +27,18 @@ from typing import Any
 
 from metaagentx.sandbox import launch
 from metaagentx.sandbox import seccomp_filter as seccomp_mod
-from metaagentx.sandbox.layers import SandboxUnavailable, missing_for_strict, requested_layers
+from metaagentx.sandbox.layers import (
+    FS_BWRAP,
+    FS_PIVOT_ROOT,
+    SandboxUnavailable,
+    missing_for_strict,
+    requested_layers,
+    require_hidden_filesystem,
+)
 from metaagentx.sandbox.settings import SandboxSettings
 
 READY_TIMEOUT_S = 60.0
+LAUNCHERS: dict[str | None, str] = {FS_BWRAP: "bwrap", FS_PIVOT_ROOT: "pivot_root", None: "plain"}
 
 
 class ForkServerDied(RuntimeError):
@@ -69,47 +81,60 @@ class ForkServerClient:
             if self._sock is None:
                 self._start_locked()
 
+    def require_hidden_filesystem(self) -> None:
+        """Start the server and refuse (HiddenFilesystemMissing) if executions could read the
+        host's files; what grading calls before it trusts a verdict."""
+        self.start()
+        require_hidden_filesystem(self.layers, self.settings, self.probe_errors)
+
+    def _hidden_fs_options(self) -> tuple[list[str | None], dict[str, str]]:
+        """The hidden roots to try, best first (None: the host's tree, read-only at best), and
+        why the others are out of reach."""
+        s = self.settings
+        if s.isolation in ("process", "unsafe"):
+            return [None], {}
+        if os.access(s.bwrap_path, os.X_OK):
+            return [FS_BWRAP, FS_PIVOT_ROOT, None], {}
+        return [FS_PIVOT_ROOT, None], {FS_BWRAP: f"bubblewrap not usable at {s.bwrap_path}"}
+
     def _start_locked(self) -> None:
         s = self.settings
         is_root = os.geteuid() == 0
-        bwrap_ok = s.isolation != "process" and os.access(s.bwrap_path, os.X_OK)
         want_seccomp = s.isolation != "process" and s.seccomp and seccomp_mod.available()
-        failures: list[str] = []
-        attempts = [True, False] if bwrap_ok and s.isolation == "auto" else [bwrap_ok]
-        for use_bwrap in attempts:
+        options, failures = self._hidden_fs_options()
+        for hidden_fs in options:
             layers = requested_layers(
-                s.isolation, is_root=is_root, bwrap=use_bwrap, seccomp=want_seccomp
+                s.isolation, is_root=is_root, hidden_fs=hidden_fs, seccomp=want_seccomp
             )
             try:
-                self._launch(layers, use_bwrap, is_root)
+                self._launch(layers, hidden_fs, is_root)
                 break
             except RuntimeError as exc:
-                failures.append(str(exc))
+                failures[hidden_fs or "plain"] = " ".join(str(exc).split())
         else:
-            raise RuntimeError("the sandbox fork server did not start: " + " | ".join(failures))
+            raise RuntimeError(
+                "the sandbox fork server did not start: " + " | ".join(failures.values())
+            )
+        self.probe_errors.update(failures)
         if s.isolation == "strict":
             missing = missing_for_strict(self.layers)
             if missing:
                 details = "; ".join(f"{k}: {v}" for k, v in self.probe_errors.items())
-                if not bwrap_ok:
-                    details = f"bubblewrap not usable at {s.bwrap_path}" + (
-                        f"; {details}" if details else ""
-                    )
                 self._shutdown_locked()
                 raise SandboxUnavailable(missing, details)
 
-    def _launch(self, layers: list[str], use_bwrap: bool, is_root: bool) -> None:
+    def _launch(self, layers: list[str], hidden_fs: str | None, is_root: bool) -> None:
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = launch.server_argv(self.settings, child.fileno(), layers, bwrapped=use_bwrap)
-        if use_bwrap:
-            argv = launch.bwrap_argv(self.settings, is_root=is_root) + argv
+        argv = launch.server_command(
+            self.settings, child.fileno(), layers, hidden_fs=hidden_fs, is_root=is_root
+        )
         with tempfile.TemporaryFile() as errlog:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errlog,
-                env=launch.server_env(bwrapped=use_bwrap),
+                env=launch.server_env(hidden_root=False),
                 cwd="/",
                 pass_fds=(child.fileno(),),
                 start_new_session=True,
@@ -126,13 +151,11 @@ class ForkServerClient:
                 host.close()
                 errlog.seek(0)
                 tail = errlog.read()[-2000:].decode(errors="replace").strip()
-                kind = "bwrap" if use_bwrap else "plain"
+                kind = LAUNCHERS[hidden_fs]
                 raise RuntimeError(f"{kind} fork server failed: {tail or 'no ready message'}")
         host.settimeout(None)
         self.layers = list(ready["layers"])
         self.probe_errors = dict(ready.get("probe_errors") or {})
-        if not use_bwrap:
-            self.layers = [x for x in self.layers if x != "fs_hidden"]
         self._proc, self._sock = proc, host
         threading.Thread(
             target=self._read_loop, args=(host,), name="forkserver-reader", daemon=True

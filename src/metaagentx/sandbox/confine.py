@@ -4,6 +4,8 @@ Order matters and is driven by the fork server: drop root -> new user/pid/net/ip
 namespaces -> (fork: the grandchild is pid 1 of its own pid namespace) -> private mounts ->
 rlimits -> scrubbed env -> caps dropped, no_new_privs -> seccomp. Every step raises
 `ConfineError` on failure so that a child never runs with fewer layers than it reports.
+The mount helpers (bind, read-only remount, pivot_root) also build the fork server's own hidden
+root when bubblewrap is missing (`rootfs`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,34 @@ CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
+MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+MNT_DETACH = 2
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 SYS_MOUNT_SETATTR = 442  # x86_64 and aarch64 share the new syscall numbers
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+# statvfs flag -> the mount flag a read-only remount must repeat (a user namespace may not clear
+# the flags it inherited: nosuid, nodev, noexec and the atime mode are locked)
+_KEPT_FLAGS = (
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, MS_NOEXEC),
+    (os.ST_NOATIME, MS_NOATIME),
+    (os.ST_NODIRATIME, MS_NODIRATIME),
+    (os.ST_RELATIME, MS_RELATIME),
+)
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -70,6 +91,10 @@ def drop_root(uid: int, gid: int) -> None:
     prctl(PR_SET_DUMPABLE, 1)  # so this process may write its own /proc/self/uid_map next
 
 
+def unshare(flags: int, what: str) -> None:
+    _check(_libc.unshare(flags), f"unshare({what})")
+
+
 def enter_namespaces(*, net: bool = True) -> None:
     """New user, mount, pid, ipc, uts (and net) namespaces, mapping our uid to itself."""
     uid, gid = os.getuid(), os.getgid()
@@ -77,7 +102,12 @@ def enter_namespaces(*, net: bool = True) -> None:
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if net:
         flags |= CLONE_NEWNET
-    _check(_libc.unshare(flags), "unshare(user|mount|pid|ipc|uts|net)")
+    unshare(flags, "user|mount|pid|ipc|uts|net")
+    map_ids_to_self(uid, gid)
+
+
+def map_ids_to_self(uid: int, gid: int) -> None:
+    """In a fresh user namespace: map `uid`/`gid` (ours outside) to themselves, no setgroups."""
     for path, text in (
         ("/proc/self/setgroups", "deny"),
         ("/proc/self/uid_map", f"{uid} {uid} 1"),
@@ -90,8 +120,44 @@ def enter_namespaces(*, net: bool = True) -> None:
             raise ConfineError(f"write {path}: {exc}") from exc
 
 
-def _mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> None:
-    _check(_libc.mount(source, target, fstype, ctypes.c_ulong(flags), data), f"mount {target.decode()}")
+def mount(
+    source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None
+) -> None:
+    rc = _libc.mount(source, target, fstype, ctypes.c_ulong(flags), data)
+    _check(rc, f"mount {target.decode()}")
+
+
+def bind_readonly(source: str, target: str) -> None:
+    """Bind `source` (and the mounts below it) at `target`, then make `target` read-only.
+
+    Binds are recursive: a user namespace may not bind a tree without the mounts that cover
+    parts of it. The remount (not mount_setattr) works on kernels before 5.12 as well."""
+    mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None)
+    remount_readonly(target)
+
+
+def remount_readonly(target: str) -> None:
+    """Make the mount at `target` read-only, keeping the flags the kernel locks."""
+    kept = os.statvfs(target).f_flag
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+    for st_flag, ms_flag in _KEPT_FLAGS:
+        if kept & st_flag:
+            flags |= ms_flag
+    mount(None, target.encode(), None, flags, None)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """Make `new_root` the root mount; the old root ends up at `put_old`."""
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise ConfineError(f"pivot_root syscall number unknown on {os.uname().machine}")
+    rc = _libc.syscall(ctypes.c_long(number), new_root.encode(), put_old.encode())
+    _check(rc, f"pivot_root({new_root}, {put_old})")
+
+
+def detach(target: str) -> None:
+    """Lazily unmount `target` and everything below it (umount2 MNT_DETACH)."""
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
 
 
 class _MountAttr(ctypes.Structure):
@@ -115,15 +181,15 @@ def make_readonly() -> None:
 
 def private_mounts(*, scratch_mb: int, readonly: bool) -> None:
     """Private propagation, optional read-only root, then fresh tmpfs on /tmp, /dev/shm, /proc."""
-    _mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
+    mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
     if readonly:
         make_readonly()
     opts = f"size={scratch_mb}m,mode=0700,uid={os.getuid()},gid={os.getgid()}".encode()
-    _mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts)
+    mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts)
     if os.path.isdir("/dev/shm"):
-        _mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0700")
+        mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0700")
     if os.path.isdir("/proc"):  # hide every pid, environ and cmdline of the host
-        _mount(b"tmpfs", b"/proc", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=4k,mode=0555")
+        mount(b"tmpfs", b"/proc", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=4k,mode=0555")
 
 
 def set_rlimits(limits: dict[str, Any], *, nproc: bool) -> None:

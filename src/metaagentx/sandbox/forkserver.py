@@ -1,9 +1,13 @@
 """The fork server: a warm interpreter that forks one confined child per execution.
 
 Started by the host as `python -s -B -m metaagentx.sandbox.forkserver --fd N ...` with a scrubbed
-environment, under bubblewrap where available (so it sees only the interpreter, system libraries
-and the workflow library, and has no network). It imports the workflow library and common stdlib
-modules once; each fork then costs a few milliseconds instead of a fresh interpreter.
+environment, in a hidden root: under bubblewrap where available (it then also has no network),
+else in the minimal root that `rootfs` pivots into just before exec'ing it. Either way it sees
+only the interpreter, system libraries and the workflow library before it imports anything; the
+host's tree (datasets, answers, the checkout) is not there to be read. (Where neither works, or
+under isolation `process`/`unsafe`, it runs on the host's tree, and its layers say so.) It imports
+the workflow library and common stdlib modules once; each fork then costs a few milliseconds
+instead of a fresh interpreter.
 
 Each execution runs in a child forked and confined *before* it is needed: the server keeps a
 small pool of idle, already-confined children per distinct set of limits, and a spawn only hands
@@ -159,7 +163,8 @@ def _probe(requested: list[str], uid: int, gid: int) -> tuple[list[str], dict[st
         # includes every process the host user runs, so it only binds per execution in these cases.
         if os.getuid() != 0 and (ns or (dropped and was_root)):
             attempt("nproc", lambda: None)
-        attempt("fs_hidden", lambda: None)  # the host knows whether it launched us under bwrap
+        for name in layers.HIDDEN_FS_LAYERS:  # the host knows which root it launched us in
+            attempt(name, lambda: None)
         try:
             confine.drop_caps()
             confine.no_new_privs()

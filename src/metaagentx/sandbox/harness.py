@@ -23,6 +23,7 @@ from metaagentx.mas.harness import run_design
 from metaagentx.mas.limits import Limits
 from metaagentx.mas.protocol import Message, Runtime
 from metaagentx.mas.text import clip
+from metaagentx.sandbox.checker import run_test
 from metaagentx.sandbox.child_runtime import PipeRuntime
 
 IO_FD = 3
@@ -113,9 +114,15 @@ def run_workflow() -> NoReturn:
 
 
 def run_program() -> NoReturn:
-    """Run a program's source as __main__ with the given stdin, like `python prog.py < stdin`."""
-    with socket.socket(fileno=IO_FD) as sock, sock.makefile("rb") as reader:
-        header = json.loads(reader.readline())
+    """Run a program's source as __main__ with the given stdin, like `python prog.py < stdin`;
+    a header carrying "program" instead is one code test (`checker.run_test`)."""
+    sock = socket.socket(fileno=IO_FD)
+    reader = sock.makefile("rb")
+    header = json.loads(reader.readline())
+    if "program" in header:
+        run_test(sock, reader, header)
+    reader.close()
+    sock.close()
     stdin_fd = os.memfd_create("stdin")
     os.write(stdin_fd, header.get("stdin", "").encode())
     os.lseek(stdin_fd, 0, os.SEEK_SET)

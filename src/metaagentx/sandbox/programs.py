@@ -2,7 +2,9 @@
 
 The program never runs in the caller's process: it is forked from the warm sandbox fork server
 with tighter limits than a workflow execution, gets its stdin from an in-memory file, and its
-stdout/stderr come back capped. Graders call `run_program` once per test, so it must be cheap.
+stdout/stderr come back capped. Graders call `run_program` (stdin/stdout tests) or `run_test`
+(call and functional tests, judged by a checker process the candidate cannot reach: see
+`metaagentx.sandbox.checker`) once per test, so both must be cheap.
 """
 
 from __future__ import annotations
@@ -16,22 +18,14 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from metaagentx.sandbox.client import ForkServerClient, ForkServerDied, shared_client
+from metaagentx.sandbox.client import ChildExit, ForkServerClient, ForkServerDied, shared_client
 from metaagentx.sandbox.settings import SandboxSettings
 
 ProgramStatus = Literal["ok", "error", "timeout", "killed", "output_limit"]
 KILL_GRACE_S = 2.0
-
-_default_settings = SandboxSettings()
-
-
-def set_default_settings(settings: SandboxSettings) -> None:
-    """Settings `run_program` uses when none are passed (the trainer sets this from its config)."""
-    global _default_settings
-    _default_settings = settings
-
+MAX_OUTCOME_BYTES = 64 << 20  # a code test's verdict line (a returned value)
 
 @dataclass
 class ProgramResult:
@@ -43,6 +37,7 @@ class ProgramResult:
     returncode: int | None
     duration_s: float
     isolation: list[str] = field(default_factory=list)
+    outcome: Any = None  # a code test's verdict, as the checker process sent it (run_test)
 
 
 def program_limits(settings: SandboxSettings, timeout_s: float, memory_mb: int, nproc: int) -> dict[str, float | int]:
@@ -58,20 +53,61 @@ def program_limits(settings: SandboxSettings, timeout_s: float, memory_mb: int, 
     }
 
 
-def _drain(fds: dict[int, str], cap: int, deadline: float) -> tuple[dict[str, bytes], bool]:
-    """Read both pipes to EOF; stop early when together they pass `cap` bytes or time runs out."""
+class _Exchange:
+    """The io socket's side of a run: the first message goes at once, each later one after the
+    child's next line (its "ready"); the line after the last message is the child's outcome."""
+
+    def __init__(self, sock: socket.socket, messages: list[dict[str, Any]]) -> None:
+        self.sock = sock
+        self.pending = [(json.dumps(m) + "\n").encode() for m in messages]
+        self.buffer = bytearray()
+        self.outcome: Any = None
+
+    def send_next(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(self.pending.pop(0))
+
+    def receive(self, data: bytes) -> bool:
+        """Take bytes the child wrote; False once nothing more is wanted from it."""
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, _, rest = bytes(self.buffer).partition(b"\n")
+            self.buffer = bytearray(rest)
+            if self.pending:
+                self.send_next()
+                continue
+            try:
+                self.outcome = json.loads(line)
+            except (ValueError, RecursionError):
+                self.outcome = None
+            return False
+        return len(self.buffer) <= MAX_OUTCOME_BYTES
+
+
+def _drain(fds: dict[int, str], cap: int, deadline: float,
+           exchange: _Exchange) -> tuple[dict[str, bytes], bool]:
+    """Read both pipes to EOF (and the io socket until the outcome); stop early when the pipes
+    together pass `cap` bytes or time runs out."""
     chunks: dict[str, list[bytes]] = {name: [] for name in fds.values()}
     total = 0
     overflow = False
+    io_fd = exchange.sock.fileno()
     with selectors.DefaultSelector() as sel:
-        for fd in fds:
+        for fd in (*fds, io_fd):
             sel.register(fd, selectors.EVENT_READ)
         while sel.get_map() and not overflow:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             for key, _ in sel.select(remaining):
-                data = os.read(key.fd, 65536)
+                try:
+                    data = os.read(key.fd, 65536)
+                except OSError:
+                    data = b""
+                if key.fd == io_fd:
+                    if not data or not exchange.receive(data):
+                        sel.unregister(io_fd)
+                    continue
                 if not data:
                     sel.unregister(key.fd)
                     continue
@@ -97,7 +133,37 @@ def run_program(
     client: ForkServerClient | None = None,
 ) -> ProgramResult:
     """Run `source` as `__main__` with `stdin`; never in this process. Thread-safe."""
-    settings = settings or _default_settings
+    return _run([{"source": source, "stdin": stdin}], timeout_s, memory_mb, max_output_bytes,
+                settings, client)
+
+
+def run_test(
+    program: str,
+    check: dict[str, Any],
+    *,
+    prelude: str = "",
+    timeout_s: float = 5.0,
+    memory_mb: int = 512,
+    max_output_bytes: int = 1 << 20,
+    settings: SandboxSettings | None = None,
+    client: ForkServerClient | None = None,
+) -> ProgramResult:
+    """Run one code test with `program` and the test in separate processes
+    (`metaagentx.sandbox.checker`); the checker's verdict is `ProgramResult.outcome`. The
+    program never receives `check`. Thread-safe."""
+    messages = [{"prelude": prelude, "program": program}, check]
+    return _run(messages, timeout_s, memory_mb, max_output_bytes, settings, client)
+
+
+def _run(
+    messages: list[dict[str, Any]],
+    timeout_s: float,
+    memory_mb: int,
+    max_output_bytes: int,
+    settings: SandboxSettings | None,
+    client: ForkServerClient | None,
+) -> ProgramResult:
+    settings = settings or SandboxSettings()  # the grading environment passes its own
     client = client or shared_client(settings)
     started = time.monotonic()
     io_host, io_child = socket.socketpair()
@@ -115,13 +181,14 @@ def run_program(
         io_child.close()
         os.close(out_w)
         os.close(err_w)
+    deadline = started + timeout_s + KILL_GRACE_S
+    exchange = _Exchange(io_host, messages)
     try:
-        with contextlib.suppress(OSError):
-            io_host.settimeout(timeout_s + KILL_GRACE_S)
-            io_host.sendall((json.dumps({"source": source, "stdin": stdin}) + "\n").encode())
-        io_host.close()
-        outputs, overflow = _drain({out_r: "stdout", err_r: "stderr"}, max_output_bytes, started + timeout_s + KILL_GRACE_S)
-        if overflow or time.monotonic() > started + timeout_s + KILL_GRACE_S:
+        io_host.settimeout(timeout_s + KILL_GRACE_S)
+        exchange.send_next()
+        outputs, overflow = _drain({out_r: "stdout", err_r: "stderr"}, max_output_bytes,
+                                   deadline, exchange)
+        if overflow or time.monotonic() > deadline:
             client.kill(exec_id)
         try:
             ended = done.result(timeout=timeout_s + 2 * KILL_GRACE_S)
@@ -129,22 +196,24 @@ def run_program(
             client.kill(exec_id)
             ended = done.result(timeout=10.0)
     except ForkServerDied as exc:
-        return ProgramResult("killed", "", str(exc), None, time.monotonic() - started, list(client.layers))
+        return ProgramResult("killed", "", str(exc), None, time.monotonic() - started,
+                             list(client.layers))
     finally:
+        io_host.close()
         os.close(out_r)
         os.close(err_r)
-    duration = time.monotonic() - started
-    stdout, stderr = _decode(outputs["stdout"], max_output_bytes), _decode(outputs["stderr"], max_output_bytes)
-    returncode = ended.returncode if ended.signal is None else -ended.signal
-    status: ProgramStatus
+    stdout = _decode(outputs["stdout"], max_output_bytes)
+    stderr = _decode(outputs["stderr"], max_output_bytes)
+    return ProgramResult(_status(ended, overflow), stdout, stderr,
+                         ended.returncode if ended.signal is None else -ended.signal,
+                         time.monotonic() - started, list(client.layers), exchange.outcome)
+
+
+def _status(ended: ChildExit, overflow: bool) -> ProgramStatus:
     if overflow:
-        status = "output_limit"
-    elif ended.timed_out or ended.signal == signal.SIGXCPU:
-        status = "timeout"
-    elif ended.signal is not None:
-        status = "killed"
-    elif ended.returncode != 0:
-        status = "error"
-    else:
-        status = "ok"
-    return ProgramResult(status, stdout, stderr, returncode, duration, list(client.layers))
+        return "output_limit"
+    if ended.timed_out or ended.signal == signal.SIGXCPU:
+        return "timeout"
+    if ended.signal is not None:
+        return "killed"
+    return "error" if ended.returncode != 0 else "ok"

@@ -4,7 +4,15 @@ Each execution is a child of the fork server. Its agent turns arrive as JSON lin
 `GenerationRequest`s (role "executor", metadata naming the agent) sent through the batcher's
 `agenerate`, so concurrent turns from all executions merge into batched generation. Every turn is
 recorded with the exact sampled token ids and log-probs; the child only ever sees text. A child
-that hangs, floods, lies or dies ends as one ExecutionResult; the runner keeps serving the rest.
+that hangs, floods, lies or dies ends as one ExecutionResult; the runner keeps serving the rest:
+lines are bounded in size and JSON depth, requests in flight per execution are bounded, tool calls
+run on a bounded pool fair across executions, every field of the final message is checked, and
+`run` never raises for what an execution does. The runner knows no tools of its own: the grading
+environment (`metaagentx.rollout.environment`) hands each run its `python` and `run_tests`.
+
+An execution's answer counts only if a recorded agent response carries it (`final.carried_by_agent`,
+checked here against the host's own record of the turns); otherwise its status is
+"no_agent_answer" and it earns nothing.
 """
 
 from __future__ import annotations
@@ -13,24 +21,34 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
+import logging
 import math
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, SamplingParams
 from metaagentx.mas.limits import Limits
 from metaagentx.sandbox.client import ChildExit, ForkServerClient, ForkServerDied
+from metaagentx.sandbox.final import (
+    carried_by_agent,
+    child_usage,
+    number_field,
+    object_field,
+    text_field,
+    trace_events,
+)
 from metaagentx.sandbox.forkserver import SETUP_FAILED
-from metaagentx.sandbox.programs import ProgramResult, run_program
+from metaagentx.sandbox.pools import FairPool
+from metaagentx.sandbox.records import AgentCall, ExecutionResult, ExecutionStatus, derive_seed
 from metaagentx.sandbox.settings import SandboxSettings
 
-ExecutionStatus = Literal["ok", "design_error", "runtime_error", "timeout", "limit_exceeded"]
+log = logging.getLogger(__name__)
+
 ToolHandler = Callable[[dict[str, Any]], "str | Awaitable[str]"]
 AnswerExtractor = Callable[[str, dict[str, Any]], "str | None"]
 EXIT_GRACE_S = 3.0
@@ -41,48 +59,6 @@ class AsyncGenerator(Protocol):
     """What the runner needs from the batcher (`metaagentx.llm.batcher.RequestBatcher`)."""
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult: ...
-
-
-@dataclass
-class AgentCall:
-    """One agent turn as the trainer needs it: exact ids and log-probs of what was sampled."""
-
-    agent: str
-    messages: list[dict[str, Any]]
-    prompt_ids: list[int]
-    response_ids: list[int]
-    logprobs: list[float]
-    text: str
-    finish_reason: str
-
-
-@dataclass
-class ExecutionResult:
-    """How one execution of a design ended.
-
-    status: the workflow library's verdict (ok | design_error | runtime_error | limit_exceeded),
-        overridden by what only the host knows: "timeout", a host-side limit, a lost child.
-    final_output / delivery: the final agent's reply and its delivery (only when status is ok);
-        answer: what the caller's extractor read from final_output.
-    trace: every agent turn as served by the host, with the exact sampled ids and log-probs;
-        workflow_trace: the workflow library's events (agents, votes, verdicts) from the child.
-    usage: host counters (calls, tokens, CPU, memory, output) plus the library's agent count.
-    error_kind: the tripped limit's name, or the exception class, when not ok.
-    isolation: the layers that confined the execution.
-    """
-
-    status: ExecutionStatus
-    final_output: str | None
-    answer: str | None
-    trace: list[AgentCall]
-    usage: dict[str, float]
-    isolation: list[str]
-    duration: float
-    error: str | None = None
-    error_kind: str | None = None
-    delivery: str | None = None
-    stdout: str = ""
-    workflow_trace: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Limit(Exception):
@@ -106,26 +82,8 @@ class _State:
     host_error: str | None = None
     output: bytearray = field(default_factory=bytearray)
     handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    owner: str = ""  # whose share of the tool pool this execution's calls use
     agent_turns: dict[str, int] = field(default_factory=dict)  # LLM calls so far, per agent
-
-
-def derive_seed(*parts: object) -> int:
-    """A stable 62-bit sampling seed from (execution seed, agent, turn): Python's hash() is
-    salted per process, so it would not reproduce across a resume."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 2
-
-
-def format_program_result(result: ProgramResult) -> str:
-    """What the agent sees from the python tool: status, then (truncated) stdout and stderr."""
-    parts = [f"status: {result.status} (exit code {result.returncode})"]
-    if result.stdout:
-        parts.append("stdout:\n" + result.stdout)
-    if result.stderr:
-        parts.append("stderr:\n" + result.stderr)
-    if result.status == "output_limit":
-        parts.append("[output truncated]")
-    return "\n".join(parts)
 
 
 class Runner:
@@ -139,8 +97,11 @@ class Runner:
         sampling: SamplingParams | None = None,
         answer_extractor: AnswerExtractor | None = None,
         client: ForkServerClient | None = None,
+        pool: FairPool | None = None,
     ) -> None:
-        """`settings.limits` are the workflow library's limits for every run (see `run`)."""
+        """`settings.limits` are the workflow library's limits for every run (see `run`);
+        `answer_extractor` reads an answer from a final output (and from each agent response, to
+        check the answer came from an agent); tool handlers run on `pool`."""
         self.generator = generator
         self.settings = settings or SandboxSettings()
         # sampling.max_new_tokens caps every agent turn, like settings.max_new_tokens
@@ -148,6 +109,8 @@ class Runner:
         self.answer_extractor = answer_extractor
         self.client = client or ForkServerClient(self.settings)
         self._owns_client = client is None
+        self.pool = pool or FairPool()
+        self._owns_pool = pool is None
         # one semaphore per event loop: callers such as `rollout_sync` run each batch under a
         # fresh `asyncio.run`, and a semaphore that once waited is bound to its loop
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
@@ -165,6 +128,8 @@ class Runner:
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+        if self._owns_pool:
+            self.pool.close()
 
     async def run_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[ExecutionResult]:
         """Run (script, task) pairs concurrently, results in order."""
@@ -184,7 +149,8 @@ class Runner:
         `limits` replaces `settings.limits` for this run. `metadata` is copied into every agent
         request; a `metadata["seed"]` makes sampling reproducible: each agent turn gets a seed
         derived from (seed, agent name, the agent's turn number). `sampling` replaces the
-        runner's sampling parameters for this run."""
+        runner's sampling parameters for this run. Never raises for what the execution does: a
+        host-side failure ends it as a runtime_error."""
         semaphore = self._semaphore()
         await self.start()
         header = {
@@ -192,10 +158,16 @@ class Runner:
             "task": task,
             "limits": (limits or self.settings.limits).to_dict(),
         }
+        started = time.monotonic()
+        state = _State(task=header["task"], tools=dict(tools or {}),
+                       metadata=dict(metadata or {}), sampling=sampling or self.sampling)
+        state.owner = str(state.metadata.get("execution_id") or f"run-{id(state)}")
         async with semaphore:
-            return await self._run(
-                header, dict(tools or {}), dict(metadata or {}), sampling or self.sampling
-            )
+            try:
+                return await self._run(header, state, started)
+            except Exception as exc:  # a host-side fault ends this execution only
+                log.warning("execution %s ended by a host-side failure: %r", state.owner, exc)
+                return self._result(state, None, started, f"host error: {exc!r}")
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -217,15 +189,7 @@ class Runner:
             "scratch_mb": s.scratch_mb,
         }
 
-    async def _run(
-        self,
-        header: dict[str, Any],
-        tools: dict[str, ToolHandler],
-        metadata: dict[str, Any],
-        sampling: SamplingParams,
-    ) -> ExecutionResult:
-        started = time.monotonic()
-        state = _State(task=header["task"], tools=tools, metadata=metadata, sampling=sampling)
+    async def _run(self, header: dict[str, Any], state: _State, started: float) -> ExecutionResult:
         io_host, io_child = socket.socketpair()
         out_host, out_child = socket.socketpair()
         try:
@@ -332,11 +296,15 @@ class Runner:
                 msg = json.loads(line)
                 if not isinstance(msg, dict):
                     raise ValueError("not an object")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
                 state.violation = state.violation or "protocol"
                 kill()
                 return
             kind = msg.get("type")
+            if kind in ("llm", "tool") and len(state.handlers) >= self.settings.max_pending_requests:
+                state.violation = state.violation or "pending_requests"
+                kill()
+                return
             if kind in ("llm", "tool"):
                 handler = asyncio.create_task(self._answer(msg, writer, state))
                 state.handlers.add(handler)
@@ -429,45 +397,37 @@ class Runner:
         state.tool_calls += 1
         if state.tool_calls > s.max_tool_calls:
             raise _Limit("tool_calls", f"more than {s.max_tool_calls} tool calls in one execution")
-        if name in state.tools:
-            handler = state.tools[name]
-            if asyncio.iscoroutinefunction(handler):
-                return str(await handler(arguments))
-            out = await asyncio.to_thread(handler, arguments)
-            return str(await out) if asyncio.iscoroutine(out) else str(out)
-        if name == "python":
-            code = arguments.get("code")
-            if not isinstance(code, str):
-                raise ValueError("the python tool needs a string 'code' argument")
-            result = await asyncio.to_thread(
-                run_program, code, timeout_s=s.tool_timeout_s, memory_mb=s.tool_memory_mb,
-                max_output_bytes=s.tool_max_output_bytes, settings=s, client=self.client,
-            )  # fmt: skip
-            return format_program_result(result)
-        raise ValueError(f"unknown tool {name!r}")
+        if name not in state.tools:
+            raise ValueError(f"unknown tool {name!r}")
+        handler = state.tools[name]
+        if asyncio.iscoroutinefunction(handler):
+            return str(await handler(arguments))
+        out = await self.pool.run(state.owner, handler, arguments)
+        return str(await out) if asyncio.iscoroutine(out) else str(out)
 
     def _result(
         self, state: _State, ended: ChildExit | None, started: float, error: str | None
     ) -> ExecutionResult:
         status, error = self._classify(state, ended, error)
         final = state.final or {}
+        final_output = text_field(final.get("final_output")) if status == "ok" else None
+        if final_output is not None and not self._carried(final_output, state):
+            status, final_output = "no_agent_answer", None
+            error = "no recorded agent response carries the final answer"
         ok = status == "ok"
-        final_output = _text(final.get("final_output")) if ok else None
         answer = None
         if final_output is not None and self.answer_extractor is not None:
             answer = self.answer_extractor(final_output, state.task)
-        reported = final.get("usage") if isinstance(final.get("usage"), dict) else {}
         usage = {
-            "agents": float(reported.get("agents", 0)),
+            "agents": number_field(object_field(final.get("usage")).get("agents")),
             "llm_calls": float(len(state.calls)),
             "tool_calls": float(state.tool_calls),
             "prompt_tokens": float(sum(len(c.prompt_ids) for c in state.calls)),
             "completion_tokens": float(sum(len(c.response_ids) for c in state.calls)),
-            **_child_usage(ended, final),
+            **child_usage(ended, final),
             "output_bytes": float(len(state.output)),
         }
-        workflow_trace = final.get("trace")
-        printed = _text(final.get("stdout")) or ""
+        printed = text_field(final.get("stdout")) or ""
         return ExecutionResult(
             status=status,
             final_output=final_output,
@@ -477,13 +437,18 @@ class Runner:
             isolation=list(self.client.layers),
             duration=time.monotonic() - started,
             error=error,
-            error_kind=None if ok else _text(final.get("error_kind")) or state.violation,
-            delivery=_text(final.get("delivery")) if ok else None,
+            error_kind=None if ok else (
+                status if status == "no_agent_answer"
+                else text_field(final.get("error_kind")) or state.violation),
+            delivery=text_field(final.get("delivery")) if ok else None,
             stdout=printed + state.output.decode("utf-8", errors="replace"),
-            workflow_trace=[e for e in workflow_trace if isinstance(e, dict)]
-            if isinstance(workflow_trace, list)
-            else [],
+            workflow_trace=trace_events(final.get("trace")),
         )
+
+    def _carried(self, final_output: str, state: _State) -> bool:
+        extractor = self.answer_extractor
+        extract = None if extractor is None else (lambda text: extractor(text, state.task))
+        return carried_by_agent(final_output, [c.text for c in state.calls], extract)
 
     @staticmethod
     def _classify(
@@ -507,7 +472,7 @@ class Runner:
                 if reported in ("design_error", "runtime_error", "limit_exceeded")
                 else "runtime_error"
             )
-            return status, _text(state.final.get("error")) or str(reported)
+            return status, text_field(state.final.get("error")) or str(reported)
         assert ended is not None
         if ended.returncode == SETUP_FAILED:
             return "runtime_error", "sandbox setup failed: " + state.output.decode(
@@ -536,25 +501,3 @@ def _settle_threadsafe(
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         loop.call_soon_threadsafe(settle)
-
-
-def _child_usage(ended: ChildExit | None, final: dict[str, Any]) -> dict[str, float]:
-    """CPU seconds and peak RSS: the kernel's (wait4) when the exit was waited for; otherwise
-    what the child measured of itself just before its final message (self-reported)."""
-    if ended is not None:
-        return {"cpu_s": ended.cpu_s, "maxrss_kb": float(ended.maxrss_kb)}
-    own = final.get("rusage") if isinstance(final.get("rusage"), dict) else {}
-    try:
-        return {
-            "cpu_s": float(own.get("cpu_s", 0.0)),
-            "maxrss_kb": float(own.get("maxrss_kb", 0.0)),
-        }
-    except (TypeError, ValueError):
-        return {"cpu_s": 0.0, "maxrss_kb": 0.0}
-
-
-def _text(value: Any) -> str | None:
-    """A string field of the child's (untrusted) final message, or None."""
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaagentx.mas.limits import Limits
 
-IsolationMode = Literal["auto", "strict", "process"]
+IsolationMode = Literal["auto", "strict", "process", "unsafe"]
 
 
 def _default_bwrap() -> str:
@@ -23,9 +23,16 @@ def _default_bwrap() -> str:
 class SandboxSettings(BaseModel):
     """How hard the sandbox confines untrusted code, and how much it may use.
 
-    isolation: `strict` refuses to start when any layer is missing, `auto` uses every layer that
-    works here and reports the rest as missing, `process` uses rlimits + process group (+ a uid
-    drop when the host is root) only.
+    isolation: `strict` refuses to start when any layer is missing (bubblewrap included), `auto`
+    uses every layer that works here and reports the rest as missing, `process` uses rlimits +
+    process group (+ a uid drop when the host is root) only, `unsafe` is `auto` with no hidden
+    filesystem: reference data readable by executions; never for training/eval.
+
+    The hidden filesystem (only the interpreter, system libraries and the workflow library
+    visible) comes from bubblewrap or, without it, from the fork server's own pivot_root'ed root,
+    which needs root or unprivileged user namespaces. Grading (`layers.require_hidden_filesystem`)
+    runs only where one of them is active, or under `unsafe`, whose name says what it gives up:
+    `process` and an `auto` that found neither mechanism are refused.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -42,6 +49,9 @@ class SandboxSettings(BaseModel):
     max_llm_calls: int = 64  # host-side hard cap; mas enforces its own, finer limits
     max_new_tokens: int = 1024  # cap on any agent turn's max_tokens
     max_tool_calls: int = 64
+    # requests (LLM turns + tool calls) one execution may have in flight; a well-behaved child
+    # waits for each reply in its thread, so more means a flood: the execution is ended
+    max_pending_requests: int = Field(default=32, ge=1)
     nproc: int = 64  # tasks (processes + threads) per execution
     nofile: int = 64
     file_size_mb: int = 64

@@ -38,13 +38,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from metaagentx.config import Config, save_config
 from metaagentx.llm.base import Generator
 from metaagentx.rl.roles import DESIGNER, EXECUTOR
+from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.factory import open_rollout, train_mixture, tree_settings
 from metaagentx.rollout.tree import (
     DesignNode,
     ExecutionNode,
     ProblemNode,
     TreeSettings,
-    answer_extractor,
     designer_prompt_messages,
 )
 from metaagentx.tasks.base import Task
@@ -111,9 +111,11 @@ def make_record(
 class Collector:
     """Turns rollout trees into kept records and rejection counts (the rules in the module doc)."""
 
-    def __init__(self, config: Config, settings: TreeSettings) -> None:
+    def __init__(self, config: Config, settings: TreeSettings,
+                 environment: GradingEnvironment) -> None:
         self.config = config
         self.settings = settings
+        self.environment = environment
         self.tokenizer = _student_tokenizer(config)
 
     def problem_records(self, problem: ProblemNode) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -223,10 +225,11 @@ class Collector:
         view = {"domain": task.domain}
         for index in reversed(range(len(calls))):
             call = calls[index]
-            answer = answer_extractor(call.text, view) if "<delivery>" in call.text else None
+            extract = self.environment.extract_answer
+            answer = extract(call.text, view) if "<delivery>" in call.text else None
             if answer is not None:
                 if answer not in grades:
-                    grades[answer] = bool(task.grade(call.text).correct)
+                    grades[answer] = bool(self.environment.grade(task, call.text).correct)
                 upcoming[call.agent] = grades[answer]
             verdicts[index] = upcoming.get(call.agent, True)
         return verdicts
@@ -354,7 +357,6 @@ def collect(
     tasks = list(tasks) if tasks is not None else collection_tasks(config)
     todo = [t for t in tasks if t.id not in done]
     settings = tree_settings(config)
-    collector = Collector(config, settings)
     own = generator is None
     generator = generator or make_teacher(config)
     progress = Progress(
@@ -383,6 +385,7 @@ def collect(
 
     try:
         with open_rollout(config, generator) as stack, progress:
+            collector = Collector(config, settings, stack.environment)
             bar = progress.add_task(
                 "collect", total=len(tasks), completed=len(tasks) - len(todo), info=_info(report)
             )

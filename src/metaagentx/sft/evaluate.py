@@ -19,9 +19,9 @@ from metaagentx.config import Config
 from metaagentx.rl.generation import role_router
 from metaagentx.rl.policy import Policy
 from metaagentx.rl.roles import ROLES
+from metaagentx.rollout.environment import grading_environment
 from metaagentx.rollout.factory import tree_settings, validation_tasks
-from metaagentx.rollout.tree import RolloutEngine, RolloutTree, answer_extractor
-from metaagentx.sandbox.runner import Runner
+from metaagentx.rollout.tree import RolloutEngine, RolloutTree
 from metaagentx.tasks.base import Task
 
 
@@ -70,7 +70,9 @@ def evaluate_policy(
     was_training = [m.training for m in policy.modules_for(ROLES)]
     policy.train(False)
     router = role_router(policy, tokenizer, config)
-    runner = Runner(router, config.sandbox, answer_extractor=answer_extractor)
+    environment = grading_environment(config)
+    environment.start()
+    runner = environment.runner(router)
     out: dict[str, float] = {}
 
     async def run_modes() -> None:  # one event loop: the runner is bound to it
@@ -82,13 +84,14 @@ def evaluate_policy(
                 executor_temperature=temperature,
                 seed=base.seed + 1,
             )
-            tree = await RolloutEngine(router, runner, settings).rollout(tasks, step)
+            tree = await RolloutEngine(router, runner, settings, environment).rollout(tasks, step)
             out.update({f"{mode}/{k}": v for k, v in summarize(tree).items()})
 
     try:
         asyncio.run(run_modes())
     finally:
         runner.close()
+        environment.close()
         router.close()
         for model, mode in zip(policy.modules_for(ROLES), was_training, strict=True):
             model.train(mode)

@@ -4,8 +4,11 @@ Three test kinds cover every benchmark: stdin/stdout (APPS, CodeContests, LiveCo
 call-based (APPS `fn_name`, LiveCodeBench functional: the candidate's function is called with
 JSON arguments and its return value compared on the host) and functional (HumanEval/LeetCode
 `check(candidate)` assertion blocks). Each test is one sandboxed run with its own timeout, so an
-infinite loop or a memory bomb fails that test and nothing else. The runner is injectable (tests,
-remote sandboxes) and defaults to `metaagentx.sandbox.programs.run_program`.
+infinite loop or a memory bomb fails that test and nothing else. Call and functional tests run in
+the sandbox's checker, which keeps the candidate in a process that never holds the test, the
+expected value or the verdict channel; values cross as plain data (`sandbox.plaindata`), so
+neither `__eq__` tricks nor forged output earn anything. The sandbox is injectable (`CodeSandbox`:
+the grading environment binds it to its configured fork server).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from metaagentx.sandbox import plaindata
 from metaagentx.tasks.base import Grade, TestCase
-from metaagentx.tasks.code_harness import build_program, stdin_text, verdict_payload
+from metaagentx.tasks.code_harness import PRELUDE, checker_spec, stdin_text
 
 if TYPE_CHECKING:
     from metaagentx.tasks.base import Task
@@ -35,18 +39,33 @@ class ProgramResultLike(Protocol):
     stderr: str
     returncode: int | None
     duration_s: float
+    outcome: Any  # a checked test's verdict from the sandbox's checker process, else None
 
 
-class ProgramRunner(Protocol):
-    def __call__(self, source: str, *, stdin: str = "", timeout_s: float = 5.0,
-                 memory_mb: int = 512, max_output_bytes: int = 1 << 20) -> ProgramResultLike: ...
+class CodeSandbox(Protocol):
+    """Where candidates run: a stdin/stdout program, or one call/functional test whose checker
+    runs in a process the candidate cannot reach (`metaagentx.sandbox.programs`)."""
+
+    def run_program(self, source: str, *, stdin: str, timeout_s: float, memory_mb: int,
+                    max_output_bytes: int) -> ProgramResultLike: ...
+
+    def run_test(self, program: str, check: dict[str, Any], *, prelude: str, timeout_s: float,
+                 memory_mb: int, max_output_bytes: int) -> ProgramResultLike: ...
 
 
-def default_runner() -> ProgramRunner:
-    """The sandbox's program runner; code grading never runs candidates in this process."""
-    from metaagentx.sandbox.programs import run_program
+class _DefaultSandbox:
+    """The sandbox's own functions with its default settings (the grading environment passes a
+    sandbox bound to its configured fork server instead)."""
 
-    return run_program
+    def run_program(self, source: str, **options: Any) -> ProgramResultLike:
+        from metaagentx.sandbox.programs import run_program
+
+        return run_program(source, **options)
+
+    def run_test(self, program: str, check: dict[str, Any], **options: Any) -> ProgramResultLike:
+        from metaagentx.sandbox.programs import run_test
+
+        return run_test(program, check, **options)
 
 
 def extract_program(text: str) -> str | None:
@@ -129,26 +148,42 @@ def return_value_matches(got: Any, expected: Any, *, unwrap_single: bool = False
             and _values_equal(got, expected[0], float_tolerance))
 
 
-def _judge(test: TestCase, result: ProgramResultLike, marker: str | None,
-           unwrap_single: bool, float_tolerance: float | None) -> tuple[bool, str]:
+def _judge(test: TestCase, result: ProgramResultLike, unwrap_single: bool,
+           float_tolerance: float | None) -> tuple[bool, str]:
     if result.status != "ok":
         tail = (result.stderr or "").strip().splitlines()[-1:] or [""]
         return False, f"{result.status}: {tail[0][:300]}"
     if test.kind == "stdio":
         ok = stdout_matches(result.stdout, stdin_text(test.expected), float_tolerance)
         return ok, "" if ok else "wrong output"
-    payload = verdict_payload(result.stdout, marker or "")
-    if payload is None:
-        return False, "no verdict (the program exited before the test finished)"
+    outcome = result.outcome if isinstance(result.outcome, dict) else {}
+    status = outcome.get("status")
+    if status == "failed":
+        return False, str(outcome.get("reason", "failed"))[:300]
     if test.kind == "functional":
-        return payload == "passed", "" if payload == "passed" else "bad verdict"
+        return status == "passed", "" if status == "passed" else "no verdict"
+    if status != "returned":
+        return False, "no verdict"
     try:
-        got = json.loads(payload)
-    except json.JSONDecodeError:
-        return False, "return value is not JSON"
+        got = plaindata.json_like(plaindata.decode(outcome.get("value")))
+    except (plaindata.PlainDataError, RecursionError, TypeError, ValueError) as exc:
+        return False, f"return value is not JSON: {exc}"[:300]
     ok = return_value_matches(got, test.expected, unwrap_single=unwrap_single,
                               float_tolerance=float_tolerance)
-    return ok, "" if ok else f"returned {payload[:200]}"
+    return ok, "" if ok else f"returned {json.dumps(got)[:200]}"
+
+
+def run_one_test(program: str, test: TestCase, sandbox: CodeSandbox, *, timeout_s: float,
+                 memory_mb: int, max_output_bytes: int, fn_name: str | None = None,
+                 setup: str | None = None) -> ProgramResultLike:
+    """One sandboxed run of `program` on `test`: stdin/stdout as a plain program, the other
+    kinds through the checker (the candidate never holds the test)."""
+    options = {"timeout_s": timeout_s, "memory_mb": memory_mb,
+               "max_output_bytes": max_output_bytes}
+    if test.kind == "stdio":
+        return sandbox.run_program(program, stdin=stdin_text(test.input), **options)
+    check = checker_spec(test, fn_name=fn_name, setup=setup)
+    return sandbox.run_test(program, check, prelude=PRELUDE, **options)
 
 
 def grade_program(
@@ -156,29 +191,32 @@ def grade_program(
     tests: Sequence[TestCase],
     timeout_s: float = 5.0,
     *,
-    runner: ProgramRunner | None = None,
+    sandbox: CodeSandbox | None = None,
     stop_at_first_failure: bool = False,
     memory_mb: int = 512,
     max_output_bytes: int = 1 << 20,
     float_tolerance: float | None = None,
     unwrap_single: bool = False,
+    fn_name: str | None = None,
+    setup: str | None = None,
 ) -> CodeGrade:
     """Run `program` on each test in the sandbox, `timeout_s` per test.
 
     With `stop_at_first_failure` the remaining tests are not run (they count as failed, so the
-    score stays passed / len(tests)).
+    score stays passed / len(tests)). `fn_name` and `setup` (the task's entry point and starter
+    code) tell a functional test's checker which names are the candidate's and which trusted
+    helpers the test may use.
     """
     total = len(tests)
     if not program or not program.strip() or total == 0:
         reason = "no program" if total else "no tests"
         return CodeGrade(0, total, False, [{"index": None, "passed": False, "reason": reason}])
-    run = runner if runner is not None else default_runner()
+    box = sandbox if sandbox is not None else _DefaultSandbox()
     passed, details = 0, []
     for index, test in enumerate(tests):
-        harness = build_program(program, test)
-        result = run(harness.source, stdin=harness.stdin, timeout_s=timeout_s,
-                     memory_mb=memory_mb, max_output_bytes=max_output_bytes)
-        ok, reason = _judge(test, result, harness.marker, unwrap_single, float_tolerance)
+        result = run_one_test(program, test, box, timeout_s=timeout_s, memory_mb=memory_mb,
+                              max_output_bytes=max_output_bytes, fn_name=fn_name, setup=setup)
+        ok, reason = _judge(test, result, unwrap_single, float_tolerance)
         passed += ok
         details.append({"index": index, "kind": test.kind, "passed": ok, "reason": reason,
                         "status": result.status, "duration_s": round(result.duration_s, 4)})
@@ -187,21 +225,32 @@ def grade_program(
     return CodeGrade(passed, total, passed == total, details)
 
 
-def grade_code_task(task: Task, final_output: str, *, runner: ProgramRunner | None = None,
-                    timeout_s: float | None = None, stop_at_first_failure: bool = True,
-                    tests: Sequence[TestCase] | None = None, **_: Any) -> Grade:
-    """Grade a final message against a code task's reward tests (or `tests`, e.g. public)."""
+def grade_task_program(task: Task, program: str, tests: Sequence[TestCase], *,
+                       sandbox: CodeSandbox | None = None, timeout_s: float | None = None,
+                       stop_at_first_failure: bool = True, memory_mb: int = 512) -> CodeGrade:
+    """Run `program` on some of `task`'s tests with the task's own grading options (tolerance,
+    APPS unwrapping, entry point, starter code); `timeout_s` defaults to the task's own."""
+    meta = task.metadata
+    return grade_program(
+        program,
+        list(tests),
+        timeout_s if timeout_s is not None else float(meta.get("timeout_s", 5.0)),
+        sandbox=sandbox,
+        stop_at_first_failure=stop_at_first_failure,
+        memory_mb=memory_mb,
+        float_tolerance=meta.get("float_tolerance"),
+        unwrap_single=bool(meta.get("unwrap_single_output", False)),
+        fn_name=meta.get("fn_name"),
+        setup=meta.get("starter_code"),
+    )
+
+
+def grade_code_task(task: Task, final_output: str, *, tests: Sequence[TestCase] | None = None,
+                    **options: Any) -> Grade:
+    """Grade a final message against a code task's reward tests (or `tests`, e.g. public);
+    `options` go to `grade_task_program`."""
     program = extract_program(final_output)
     if program is None:
         return Grade(0.0, False, {"reason": "no_program"})
-    meta = task.metadata
-    grade = grade_program(
-        program,
-        list(tests) if tests is not None else list(task.reward_tests),
-        timeout_s if timeout_s is not None else float(meta.get("timeout_s", 5.0)),
-        runner=runner,
-        stop_at_first_failure=stop_at_first_failure,
-        float_tolerance=meta.get("float_tolerance"),
-        unwrap_single=bool(meta.get("unwrap_single_output", False)),
-    )
-    return grade.to_grade()
+    chosen = list(tests) if tests is not None else list(task.reward_tests)
+    return grade_task_program(task, program, chosen, **options).to_grade()

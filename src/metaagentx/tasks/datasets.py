@@ -9,6 +9,7 @@ strict mode) so one bad row never stops a training run.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from metaagentx.tasks.adapters import ADAPTERS, MalformedRow, detect_format
 from metaagentx.tasks.base import Task
@@ -93,21 +94,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _data_suffix(path: Path) -> str:
+    """The format suffix, looking through a `.gz` (HumanEval ships as `.jsonl.gz`)."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a .json array, .jsonl or .parquet file."""
-    suffix = path.suffix.lower()
+    """Rows of a .json array, .jsonl or .parquet file (.json and .jsonl may be gzipped)."""
+    suffix = _data_suffix(path)
     if suffix == ".parquet":
         import pandas as pd
 
         for record in pd.read_parquet(path).to_dict(orient="records"):
             yield _plain(record)
     elif suffix in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as fh:
+        with _open_text(path) as fh:
             for line in fh:
                 if line.strip():
                     yield json.loads(line)
     else:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with _open_text(path) as fh:
+            data = json.load(fh)
         if isinstance(data, dict):
             data = next((v for v in data.values() if isinstance(v, list)), [data])
         yield from data
@@ -195,7 +211,7 @@ def load_tasks_report(name_or_path: str, split: str | None = None, *, strict: bo
         return adapt_rows(read_rows(path), f"{name_or_path}", fmt, strict, limit)
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return adapt_rows(read_rows(path), path.stem, format, strict, limit)
+        return adapt_rows(read_rows(path), path.name.split(".")[0], format, strict, limit)
     if path.suffix or path.exists():
         raise FileNotFoundError(f"{name_or_path}: no such file or registered dataset "
                                 f"(registered: {', '.join(sorted(REGISTRY))}, synthetic)")
