@@ -6,7 +6,14 @@ from rollout worker threads, so off the main thread every comparison goes to a p
 process (JSON lines over pipes) whose main thread can use the alarms, and which the host kills
 and restarts when it overruns a hard deadline.
 
-This file imports only the standard library and math_verify, and runs as a script
+Comparisons are exact: math-verify rounds floats (`float_rounding`) and chops differences below
+~1e-15 of its evaluation precision, so 0.3333333333 == 1/3 and 1/2^99 == 1/2^98 there. Here every
+decimal is read as the exact rational it writes, and math-verify's numeric step is replaced, for
+the duration of our call, by structural equality or sympy's `equals`, which says True only when it
+proves the difference zero (simplification or a minimal polynomial); its symbolic step
+(`simplify(a - b) == 0`) is exact already. A task-stated tolerance still applies, after that.
+
+This file imports only the standard library, sympy and math_verify, and runs as a script
 (`python mathverify_worker.py`) so the worker never needs our package on its path.
 """
 
@@ -16,10 +23,10 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-FLOAT_ROUNDING = 10  # decimal places: 0.5 == 1/2 and 0.1 == 1/10, but 0.333 != 1/3
 
 
 def _configs() -> list[Any]:
@@ -28,9 +35,52 @@ def _configs() -> list[Any]:
     return [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
 
 
+def _exact_decimals(parsed: list[Any]) -> list[Any]:
+    """Each decimal as the rational it writes (0.1 is 1/10, not the nearest binary float)."""
+    from sympy import Basic, Float, MatrixBase, Rational
+
+    out = []
+    for item in parsed:
+        if isinstance(item, (Basic, MatrixBase)):
+            exact = {f: Rational(str(f)) for f in item.atoms(Float) if f.is_finite}
+            item = item.xreplace(exact)
+        out.append(item)
+    return out
+
+
+def _exact_numeric_eq(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
+    """Stands in for math-verify's `sympy_numeric_eq` (whose signature it keeps, rounding
+    arguments unused): equal only if structurally equal or proven equal."""
+    from math_verify.grader import safe_sympy_doit
+    from sympy import Basic
+
+    try:
+        a, b = safe_sympy_doit(a), safe_sympy_doit(b)
+        if a == b:
+            return True
+        if isinstance(a, Basic) and isinstance(b, Basic) and a.is_number and b.is_number:
+            return a.equals(b) is True
+    except Exception:  # sympy raises many kinds on odd input: "not shown equal"
+        return False
+    return False
+
+
+@contextmanager
+def _exact_comparison() -> Iterator[None]:
+    """math-verify with its rounding/chopping numeric step swapped out, for one call."""
+    from math_verify import grader
+
+    original = grader.sympy_numeric_eq
+    grader.sympy_numeric_eq = _exact_numeric_eq
+    try:
+        yield
+    finally:
+        grader.sympy_numeric_eq = original
+
+
 def verify_strings(prediction: str, reference: str, tolerance: float | None = None,
                    timeout_s: int = 5) -> bool:
-    """math-verify equivalence of two already-extracted answers (call on the main thread)."""
+    """Exact math-verify equivalence of two already-extracted answers (call on the main thread)."""
     from math_verify import parse, verify
 
     configs = _configs()
@@ -38,8 +88,10 @@ def verify_strings(prediction: str, reference: str, tolerance: float | None = No
     pred = parse(f"${prediction}$", extraction_config=configs, parsing_timeout=timeout_s)
     if not ref or not pred:
         return False
-    if verify(ref, pred, float_rounding=FLOAT_ROUNDING, timeout_seconds=timeout_s):
-        return True
+    ref, pred = _exact_decimals(ref), _exact_decimals(pred)
+    with _exact_comparison():
+        if verify(ref, pred, timeout_seconds=timeout_s):
+            return True
     if tolerance is not None:
         return _within_tolerance(ref[0], pred[0], tolerance)
     return False
