@@ -73,14 +73,17 @@ class FailsOnMarkedRequests(Generator):
 
 def test_one_bad_request_does_not_fail_its_batch_mates():
     backend = FailsOnMarkedRequests()
-    batcher = RequestBatcher(backend, max_batch_size=8, max_wait_s=0.05)
+    batcher = RequestBatcher(backend, max_batch_size=16, max_wait_s=0.05)
     futures = [
         batcher.submit(GenerationRequest(prompt_ids=[1], metadata={"bad": i == 2, "i": i}))
-        for i in range(4)
+        for i in range(16)
     ]
     with pytest.raises(ValueError, match="bad request"):
         futures[2].result(timeout=10)
-    assert [futures[i].result(timeout=10).metadata["i"] for i in (0, 1, 3)] == [0, 1, 3]
+    good = [i for i in range(16) if i != 2]
+    assert [futures[i].result(timeout=10).metadata["i"] for i in good] == good
+    # halved until the bad one is alone: 1 + 2 * log2(16) calls, not one per batch-mate
+    assert backend.calls <= 9 and batcher.stats.split_batches == 4
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.submit(GenerationRequest(prompt_ids=[1]))

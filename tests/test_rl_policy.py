@@ -177,3 +177,33 @@ def test_lora_kl_reference_is_the_base(nano_dir):
     ppo_update(policy, opts, make_batch(8, seed=2), {"executor"}, cfg)
     third = ppo_update(policy, opts, make_batch(8, seed=3), {"executor"}, cfg)
     assert third["kl_ref"] > 0.0
+
+
+def test_the_training_generators_enforce_the_configured_prompt_cap(nano_dir: Path) -> None:
+    """`generation.max_prompt_tokens` reaches the RL path's generators (role_router), so an
+    untrusted workflow's long agent prompt fails alone there too."""
+    import asyncio
+
+    from metaagentx.config import build_config
+    from metaagentx.llm.base import PromptTooLong
+    from metaagentx.rl.generation import role_router
+
+    policy = Policy.build(load(nano_dir), "shared", lora=LORA)
+    tokenizer = AutoTokenizer.from_pretrained(nano_dir)
+    config = build_config(overrides=["generation.max_prompt_tokens=16"])
+    router = role_router(policy, tokenizer, config)
+    short = GenerationRequest(prompt_ids=[5] * 8, sampling=SamplingParams(max_new_tokens=2),
+                              role="executor")
+    long = GenerationRequest(prompt_ids=[5] * 40, sampling=SamplingParams(max_new_tokens=2),
+                             role="executor")
+
+    async def go() -> list[object]:
+        return await asyncio.gather(router.agenerate(short), router.agenerate(long),
+                                    return_exceptions=True)
+
+    try:
+        ok, refused = asyncio.run(go())
+    finally:
+        router.close()
+    assert len(ok.response_ids) == 2  # type: ignore[union-attr]
+    assert isinstance(refused, PromptTooLong) and "generation.max_prompt_tokens" in str(refused)

@@ -80,6 +80,11 @@ class GenerationConfig(_Section):
         ge=0.0,
         description="How long the request batcher waits for more requests before running a batch: it runs once none has come for this long (at most 10x this after the first).",
     )
+    max_prompt_tokens: int = Field(
+        8192,
+        ge=1,
+        description="Longest prompt, in tokens, of one generation request: a longer one (an untrusted workflow writes its agents' prompts) fails alone with PromptTooLong before any compute. Enforced by the hf backend's batcher, and by the request batcher where the backend can count the prompt (prompt ids; an openai/vllm server enforces its own context limit on chat prompts).",
+    )
     base_url: str | None = Field(
         None, description="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."
     )

@@ -92,9 +92,11 @@ def _router(designer_model: Path, executor_model: Path, config: Config) -> RoleR
     fronts = {}
     for role, path in (("designer", designer_model), ("executor", executor_model)):
         generator = HFGenerator.from_pretrained(
-            path, device=config.model.device, seed=config.seed, num_threads=g.torch_threads
+            path, device=config.model.device, seed=config.seed, num_threads=g.torch_threads,
+            max_prompt_tokens=g.max_prompt_tokens,
         )
-        fronts[role] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000)
+        fronts[role] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000,
+                                         max_prompt_tokens=g.max_prompt_tokens)
     return RoleRouter(fronts)
 
 

@@ -9,6 +9,7 @@ from metaagentx.llm.base import (
     GenerationRequest,
     GenerationResult,
     Generator,
+    PromptTooLong,
     SamplingParams,
 )
 from metaagentx.llm.batcher import RequestBatcher
@@ -21,6 +22,7 @@ __all__ = [
     "GenerationRequest",
     "GenerationResult",
     "Generator",
+    "PromptTooLong",
     "RequestBatcher",
     "SamplingParams",
     "make_generator",
@@ -44,6 +46,7 @@ def make_generator(model: ModelConfig, generation: GenerationConfig, seed: int =
             max_batch_size=generation.max_batch_size,
             seed=seed,
             num_threads=generation.torch_threads,
+            max_prompt_tokens=generation.max_prompt_tokens,
         )
     if generation.backend == "openai":
         from metaagentx.llm.openai_backend import OpenAIGenerator

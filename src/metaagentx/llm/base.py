@@ -14,6 +14,10 @@ from typing import Any, Literal
 
 FinishReason = Literal["stop", "length"]
 
+# The default of `generation.max_prompt_tokens`: a hostile workflow controls its agents' prompt
+# text, and an unbounded prompt costs every request batched beside it.
+DEFAULT_MAX_PROMPT_TOKENS = 8192
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -100,9 +104,36 @@ class Generator(abc.ABC):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Generate one response for each request."""
 
+    def prompt_length(self, request: GenerationRequest) -> int | None:
+        """Tokens in `request`'s prompt, or None where only a server can count them (a chat
+        prompt sent to a server, which then enforces its own context limit). Batchers use it to
+        fail an over-long prompt before it joins a batch."""
+        return None if request.prompt_ids is None else len(request.prompt_ids)
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to free
         """Release resources (servers, engines). Safe to call twice."""
 
 
 class BackendCapabilityError(RuntimeError):
     """A backend cannot provide something the caller needs (e.g. token ids for training)."""
+
+
+class PromptTooLong(ValueError):
+    """A prompt is longer than the prompt-token cap; it fails alone, before any compute."""
+
+    def __init__(self, tokens: int, cap: int) -> None:
+        super().__init__(
+            f"the prompt has {tokens} tokens, more than the cap of {cap} "
+            "(generation.max_prompt_tokens)"
+        )
+        self.tokens = tokens
+        self.cap = cap
+
+    def __reduce__(self) -> tuple[type[PromptTooLong], tuple[int, int]]:
+        return type(self), (self.tokens, self.cap)  # survives pickling (Ray, process pools)
+
+
+def check_prompt_length(tokens: int | None, cap: int | None) -> None:
+    """Raise `PromptTooLong` when a counted prompt (`tokens` not None) is over `cap` (not None)."""
+    if tokens is not None and cap is not None and tokens > cap:
+        raise PromptTooLong(tokens, cap)

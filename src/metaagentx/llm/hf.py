@@ -4,6 +4,10 @@ A hand-written decode loop rather than `model.generate`: training needs the exac
 and their log-probs, rows of one batch carry different sampling settings (the batcher merges
 unrelated callers), stop strings end single rows, and finished rows are dropped from the KV
 cache so long stragglers do not drag a full batch along.
+
+Rows are batched only with rows of similar length (`fits`): left padding makes every row of a
+batch as long as its longest, so one long prompt (which an untrusted workflow can send) would
+otherwise multiply the prefill compute, the KV cache and each decode step of all the others.
 """
 
 from __future__ import annotations
@@ -18,10 +22,40 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from metaagentx.llm.base import GenerationRequest, GenerationResult, Generator
+from metaagentx.llm.base import (
+    DEFAULT_MAX_PROMPT_TOKENS,
+    GenerationRequest,
+    GenerationResult,
+    Generator,
+    check_prompt_length,
+)
 from metaagentx.llm.chat import render_prompt_ids
 from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.llm.sampling import sample_next
+
+# A row may be left-padded to PAD_FACTOR times its own length, or to PAD_FLOOR positions whatever
+# its length: below that, a separate batch's extra forward pass per step costs more than padding.
+PAD_FACTOR = 2
+PAD_FLOOR = 256
+
+
+def fits(width: int, shortest: int) -> bool:
+    """Whether rows as short as `shortest` tokens may share a batch `width` positions wide."""
+    return width <= max(PAD_FACTOR * shortest, PAD_FLOOR)
+
+
+def length_groups(lengths: Sequence[int], max_size: int) -> list[list[int]]:
+    """Indices of `lengths` in groups of at most `max_size` whose members all `fits` together:
+    sorted by length, a new group starts where the next length would over-pad the group's
+    shortest. Equal lengths (identical prompts, prefilled once) share a group unless it is full."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        group = groups[-1] if groups else None
+        if group and len(group) < max_size and fits(lengths[i], lengths[group[0]]):
+            group.append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 @dataclass
@@ -37,10 +71,13 @@ class GeneratorStats:
 
 
 @dataclass
-class _Row:
+class DecodeRow:
+    """One request's decode state: what it has sampled so far and how it samples."""
+
     request: GenerationRequest
     prompt_ids: list[int]
     max_new: int
+    seed: int | None  # of `generator`; None when greedy
     generator: torch.Generator | None
     response: list[int]
     logprobs: list[float]
@@ -60,14 +97,18 @@ class HFGenerator(Generator):
         seed: int = 0,
         num_threads: int | None = None,
         context: Callable[[], AbstractContextManager[object]] | None = None,
+        max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
     ) -> None:
         """`context`, when given, is entered around every piece of decode work: e.g. a
-        `Policy.activate(role)` that switches a PEFT adapter in for this generator's role."""
+        `Policy.activate(role)` that switches a PEFT adapter in for this generator's role.
+        A request whose prompt has more than `max_prompt_tokens` tokens fails with
+        `PromptTooLong` before any compute."""
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set one (e.g. the eos token)")
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
+        self.max_prompt_tokens = max_prompt_tokens
         # torch's intra-op thread count is per calling thread (OpenMP), and a batcher runs
         # generate() in its own thread; setting it here makes every caller decode alike.
         # Small models decode faster with 1 thread: the per-op fork/join costs more than it saves.
@@ -90,12 +131,18 @@ class HFGenerator(Generator):
         max_batch_size: int = 64,
         seed: int = 0,
         num_threads: int | None = None,
+        max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
     ) -> HFGenerator:
         model, tokenizer = load_model_and_tokenizer(
             path, dtype=dtype, device=device, attn_implementation=attn_implementation
         )
         return cls(
-            model, tokenizer, max_batch_size=max_batch_size, seed=seed, num_threads=num_threads
+            model,
+            tokenizer,
+            max_batch_size=max_batch_size,
+            seed=seed,
+            num_threads=num_threads,
+            max_prompt_tokens=max_prompt_tokens,
         )
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
@@ -105,16 +152,16 @@ class HFGenerator(Generator):
         assert request.messages is not None
         return render_prompt_ids(self.tokenizer, request.messages)
 
+    def prompt_length(self, request: GenerationRequest) -> int:
+        return len(self.prompt_ids(request))
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         rows = [self.make_row(r, index=i) for i, r in enumerate(requests)]
         with self.decoding():
             self.stats.generate_calls += 1
-            # similar lengths together: less left padding in each chunk
-            order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
-            for start in range(0, len(order), self.max_batch_size):
-                batch = DecodeBatch(
-                    self, [rows[i] for i in order[start : start + self.max_batch_size]]
-                )
+            lengths = [len(r.prompt_ids) for r in rows]
+            for group in length_groups(lengths, self.max_batch_size):
+                batch = DecodeBatch(self, [rows[i] for i in group])
                 while batch.rows:
                     batch.step()
         return [self.to_result(row) for row in rows]
@@ -131,9 +178,15 @@ class HFGenerator(Generator):
                 torch.set_num_threads(self.num_threads)
             yield
 
-    def make_row(self, request: GenerationRequest, index: int = 0) -> _Row:
-        """Validate one request and prepare its decode state (prompt ids, RNG, budget)."""
+    def make_row(
+        self, request: GenerationRequest, index: int = 0, max_prompt_tokens: int | None = None
+    ) -> DecodeRow:
+        """Validate one request and prepare its decode state (prompt ids, RNG, budget).
+        `max_prompt_tokens`, when given, replaces this generator's own cap (a batcher's
+        configured one)."""
         prompt = self.prompt_ids(request)
+        cap = self.max_prompt_tokens if max_prompt_tokens is None else max_prompt_tokens
+        check_prompt_length(len(prompt), cap)
         room = self.max_positions - len(prompt)
         if room < 1:
             raise ValueError(
@@ -141,13 +194,21 @@ class HFGenerator(Generator):
                 f"{self.max_positions}"
             )
         params = request.sampling
-        generator = None
+        seed = None
         if params.temperature > 0:
             seed = params.seed if params.seed is not None else self._seeds.randrange(1 << 62)
-            generator = torch.Generator().manual_seed(seed)
-        return _Row(request, prompt, min(params.max_new_tokens, room), generator, [], [])
+        row = DecodeRow(request, prompt, min(params.max_new_tokens, room), seed, None, [], [])
+        self.restart_row(row)
+        return row
 
-    def _append(self, row: _Row, token: int, logprob: float) -> None:
+    def restart_row(self, row: DecodeRow) -> None:
+        """Back to before its first token, RNG reseeded: a row retried after a failed batch
+        samples exactly what it would have sampled had nothing failed."""
+        row.response, row.logprobs = [], []
+        row.finish_reason = row.stop_reason = None
+        row.generator = None if row.seed is None else torch.Generator().manual_seed(row.seed)
+
+    def _append(self, row: DecodeRow, token: int, logprob: float) -> None:
         row.response.append(token)
         row.logprobs.append(logprob)
         self.stats.new_tokens += 1
@@ -158,7 +219,7 @@ class HFGenerator(Generator):
         elif len(row.response) >= row.max_new:
             row.finish_reason = "length"
 
-    def _stop_hit(self, row: _Row) -> str | None:
+    def _stop_hit(self, row: DecodeRow) -> str | None:
         stops = row.request.sampling.stop
         # a stop string of c characters spans at most 4c byte-level tokens (+1 for a token
         # that straddles its start), so decoding that tail is enough to see it complete now
@@ -166,7 +227,7 @@ class HFGenerator(Generator):
         tail = self.tokenizer.decode(row.response[-window:], skip_special_tokens=True)
         return next((s for s in stops if s in tail), None)
 
-    def to_result(self, row: _Row) -> GenerationResult:
+    def to_result(self, row: DecodeRow) -> GenerationResult:
         text = self.tokenizer.decode(row.response, skip_special_tokens=True)
         if row.stop_reason is not None:
             text = text[: text.find(row.stop_reason)] if row.stop_reason in text else text
@@ -192,7 +253,7 @@ class DecodeBatch:
     `generator.decoding()`.
     """
 
-    def __init__(self, generator: HFGenerator, rows: list[_Row]) -> None:
+    def __init__(self, generator: HFGenerator, rows: list[DecodeRow]) -> None:
         """Prefill `rows` (left-padded) and keep the logits of their next token.
 
         Rows with the same prompt are prefilled once and their cache copied: a rollout asks
@@ -237,6 +298,16 @@ class DecodeBatch:
             self.logits = self.logits[index]
         self.settings = _row_settings(self.rows, device)
 
+    @property
+    def width(self) -> int:
+        """Cache positions per row, padding included."""
+        return self.attention.shape[1]
+
+    def accepts(self, other: DecodeBatch) -> bool:
+        """Whether `other` may join without over-padding either batch's shortest row."""
+        shortest = min(len(r.prompt_ids) + len(r.response) for r in self.rows + other.rows)
+        return fits(max(self.width, other.width), shortest)
+
     def absorb(self, other: DecodeBatch) -> None:
         """Join `other`'s rows: both caches are left-padded to one length and stacked."""
         width = max(self.attention.shape[1], other.attention.shape[1])
@@ -257,7 +328,7 @@ class DecodeBatch:
         )
         self.rows += other.rows
 
-    def step(self) -> list[_Row]:
+    def step(self) -> list[DecodeRow]:
         """Sample one token for every row; drop and return the rows that finished; run the
         forward pass that gives the survivors' next logits."""
         generator = self.generator
@@ -318,7 +389,7 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> froz
     return frozenset(ids)
 
 
-def _row_settings(rows: list[_Row], device: torch.device) -> tuple[torch.Tensor, ...]:
+def _row_settings(rows: list[DecodeRow], device: torch.device) -> tuple[torch.Tensor, ...]:
     params = [r.request.sampling for r in rows]
     return (
         torch.tensor([p.temperature for p in params], dtype=torch.float32, device=device),

@@ -29,7 +29,9 @@ def role_router(policy: Policy, tokenizer: PreTrainedTokenizerBase, config: Conf
                 seed=config.seed,
                 num_threads=g.torch_threads,
                 context=context,
+                max_prompt_tokens=g.max_prompt_tokens,
             )
-            by_owner[owner] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000)
+            by_owner[owner] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000,
+                                                max_prompt_tokens=g.max_prompt_tokens)
         fronts[role] = by_owner[owner]
     return RoleRouter(fronts)

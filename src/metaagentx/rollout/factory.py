@@ -86,12 +86,14 @@ class RolloutStack:
 
 
 def make_batcher(generator: Generator, config: Config) -> RequestBatcher | ContinuousBatcher:
-    """Continuous batching for the in-process hf backend; request batching for the others."""
+    """Continuous batching for the in-process hf backend; request batching for the others.
+    Both fail a prompt over `generation.max_prompt_tokens` alone, before any compute."""
     kind = ContinuousBatcher if isinstance(generator, HFGenerator) else RequestBatcher
     return kind(
         generator,
         max_batch_size=config.generation.max_batch_size,
         max_wait_s=config.generation.batch_wait_ms / 1000,
+        max_prompt_tokens=config.generation.max_prompt_tokens,
     )
 
 
