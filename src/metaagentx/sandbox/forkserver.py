@@ -431,7 +431,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     control = socket.socket(fileno=args.fd)
     confine.prctl(confine.PR_SET_DUMPABLE, 0)  # no same-uid process may read our memory
-    confine.die_with_parent()
+    # No parent-death signal: it fires when the host *thread* that started us exits (an
+    # asyncio.to_thread worker at the end of an event loop), killing a healthy server. The serve
+    # loop ends when the host's end of the control socket closes, which a dying host always does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     requested = [x for x in args.layers.split(",") if x]
     loaded = _preimport([x for x in args.preimport.split(",") if x])
