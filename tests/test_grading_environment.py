@@ -89,13 +89,19 @@ def test_refuses_without_a_hidden_filesystem_unless_unsafe_by_name() -> None:
         unsafe.close()
 
 
-def test_grading_commands_refuse_with_one_line(tmp_path) -> None:
-    config = tmp_path / "c.yaml"
-    config.write_text(f"output_dir: {tmp_path / 'out'}\nmodel:\n  path: {tmp_path / 'no-model'}\n"
-                      "sandbox:\n  isolation: process\n")
-    result = CliRunner().invoke(app, ["train", str(config)])
-    assert result.exit_code == 2
+@pytest.mark.parametrize("command", ["train", "eval", "sft collect", "rollout", "quickstart"])
+def test_grading_commands_refuse_with_one_line(command: str, tmp_path) -> None:
+    out = tmp_path / "out"
+    if command == "quickstart":
+        args = ["quickstart", "--fast", "--out", str(out), "sandbox.isolation=process"]
+    else:
+        config = tmp_path / "c.yaml"
+        config.write_text(f"output_dir: {out}\nmodel:\n  path: {tmp_path / 'no-model'}\n"
+                          "sandbox:\n  isolation: process\n")
+        args = [*command.split(), str(config)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
     message = result.output.strip()
     assert "hidden filesystem" in message and "Traceback" not in message
     assert len(message.splitlines()) == 1, message
-    assert not (tmp_path / "out" / "checkpoints").exists()
+    assert not out.exists() or not any(out.rglob("*.safetensors")), "a model was built or saved"

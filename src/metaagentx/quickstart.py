@@ -29,6 +29,7 @@ from metaagentx.llm.batcher import ContinuousBatcher
 from metaagentx.llm.hf import HFGenerator
 from metaagentx.llm.router import RoleRouter
 from metaagentx.rl.trainer import Trainer
+from metaagentx.rollout.environment import require_safe_grading
 from metaagentx.sft.collect import collect
 from metaagentx.sft.train import SFTTrainer
 from metaagentx.tiny import build_tiny
@@ -129,6 +130,7 @@ MIN_TOOL_ACCURACY_FOR_RL = 0.3
 def run_quickstart(config: Config, console: Console | None = None) -> QuickstartResult:
     """Run every stage into `config.output_dir`; returns where things are and how long it took."""
     console = console or Console()
+    require_safe_grading(config)  # before anything is written or built
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     # A rerun into the same directory starts its training stages afresh: an earlier run's

@@ -31,7 +31,7 @@ from metaagentx.eval.analysis import (
 )
 from metaagentx.eval.results import RESULTS_KIND, RESULTS_VERSION, load_results
 from metaagentx.eval.stats import Accuracy, avg_at_k, pass_at_k
-from metaagentx.llm import Generator, make_generator
+from metaagentx.llm import Generator
 from metaagentx.rollout.factory import open_rollout, tree_settings
 from metaagentx.rollout.prompts import load_examples
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree, TreeSettings, parse_mode
@@ -248,8 +248,6 @@ def evaluate(
     for name, tasks in benchmarks:
         if not tasks:
             raise ValueError(f"benchmark '{name}' has no tasks")
-    own = generator is None
-    generator = generator or make_generator(config.model, config.generation, seed=config.seed)
     results: list[ModeResult] = []
     progress = Progress(
         TextColumn("[bold]eval[/] {task.description}"),
@@ -259,35 +257,31 @@ def evaluate(
         console=console or Console(stderr=True),
         disable=not config.logging.progress,
     )
-    try:
-        with open_rollout(config, generator) as stack, progress:
-            for name, tasks in benchmarks:
-                for mode in e.modes:
-                    engine = RolloutEngine(
-                        stack.batcher, stack.runner, eval_settings(config, mode, e.samples),
-                        stack.environment,
+    with open_rollout(config, generator) as stack, progress:  # loads the model unless given
+        for name, tasks in benchmarks:
+            for mode in e.modes:
+                engine = RolloutEngine(
+                    stack.batcher, stack.runner, eval_settings(config, mode, e.samples),
+                    stack.environment,
+                )
+                bar = progress.add_task(f"{name} {mode}", total=len(tasks))
+                started = time.monotonic()
+                trees = []
+                for start in range(0, len(tasks), chunk_size):
+                    chunk = tasks[start : start + chunk_size]
+                    trees.append(engine.rollout_sync(chunk))
+                    progress.advance(bar, len(chunk))
+                results.append(
+                    summarise(
+                        name,
+                        mode,
+                        e.samples,
+                        tasks,
+                        trees,
+                        time.monotonic() - started,
+                        config.seed,
                     )
-                    bar = progress.add_task(f"{name} {mode}", total=len(tasks))
-                    started = time.monotonic()
-                    trees = []
-                    for start in range(0, len(tasks), chunk_size):
-                        chunk = tasks[start : start + chunk_size]
-                        trees.append(engine.rollout_sync(chunk))
-                        progress.advance(bar, len(chunk))
-                    results.append(
-                        summarise(
-                            name,
-                            mode,
-                            e.samples,
-                            tasks,
-                            trees,
-                            time.monotonic() - started,
-                            config.seed,
-                        )
-                    )
-    finally:
-        if own:
-            generator.close()
+                )
     return EvalReport(
         label=label,
         model=config.model.path or config.generation.served_model or config.generation.base_url,

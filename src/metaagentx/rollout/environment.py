@@ -145,3 +145,14 @@ def grading_environment(config: Config) -> GradingEnvironment:
     r = config.rollout
     return GradingEnvironment(config.sandbox, code_test_timeout_s=r.code_test_timeout_s,
                               pass_fraction=r.code_reward == "pass_fraction")
+
+
+def require_safe_grading(config: Config) -> None:
+    """Refuse (HiddenFilesystemMissing) at once when `config.sandbox` cannot hide reference data
+    from executions: for commands that would otherwise build or train before their first
+    rollout (the quickstart)."""
+    environment = grading_environment(config)
+    try:
+        environment.start()
+    finally:
+        environment.close()

@@ -101,10 +101,13 @@ def make_batcher(generator: Generator, config: Config) -> RequestBatcher | Conti
 def open_rollout(
     config: Config, generator: Generator | None = None, mode: str | None = None
 ) -> Iterator[RolloutStack]:
-    """Build everything from `config` (the generator too unless given) and close it after."""
+    """Build everything from `config` (the generator too unless given: then it is closed after
+    as well). Refuses (HiddenFilesystemMissing) before any model is loaded when executions could
+    read reference data."""
     environment = grading_environment(config)
+    own = generator is None
     try:
-        environment.start()  # refuses before any model is loaded when reference data is exposed
+        environment.start()
         generator = generator or make_generator(config.model, config.generation, seed=config.seed)
     except BaseException:
         environment.close()
@@ -117,3 +120,5 @@ def open_rollout(
         yield stack
     finally:
         stack.close()
+        if own:
+            generator.close()
