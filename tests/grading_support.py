@@ -12,15 +12,21 @@ from metaagentx.sandbox.runner import Runner
 from metaagentx.sandbox.settings import SandboxSettings
 
 
+def build_engine(generator: Any, settings: TreeSettings, sandbox: SandboxSettings | None = None
+                 ) -> tuple[RolloutEngine, GradingEnvironment]:
+    """An engine over `generator` and its own grading environment (close that after)."""
+    environment = GradingEnvironment(sandbox or SandboxSettings(timeout_s=20.0),
+                                     code_test_timeout_s=settings.code_test_timeout_s)
+    engine = RolloutEngine(generator, environment.runner(generator), settings, environment)
+    return engine, environment
+
+
 @contextmanager
 def rollout_engine(generator: Any, settings: TreeSettings, sandbox: SandboxSettings | None = None
                    ) -> Iterator[tuple[RolloutEngine, Runner]]:
-    """An engine over `generator` with its own grading environment; closed afterwards."""
-    environment = GradingEnvironment(sandbox or SandboxSettings(timeout_s=20.0),
-                                     code_test_timeout_s=settings.code_test_timeout_s)
-    runner = environment.runner(generator)
+    """`build_engine` as a context: the environment (and its runner's sandbox) closed after."""
+    engine, environment = build_engine(generator, settings, sandbox)
     try:
-        yield RolloutEngine(generator, runner, settings, environment), runner
+        yield engine, engine.runner
     finally:
-        runner.close()
         environment.close()

@@ -13,11 +13,9 @@ from metaagentx.rollout.tree import TreeSettings
 from metaagentx.sandbox.settings import SandboxSettings
 from metaagentx.tasks.base import Task
 
-# Computes the answer in script code and records it through a custom node: no agent at all.
-NO_AGENT = '''
-from workflow import AgentNode, Workflow
+# A custom node that computes the answer in script code and records it as the final output.
+FORGE = '''
 from metaagentx.mas.node import Node, NodeResult
-unused = AgentNode(name="Decoy", system_prompt="x", max_turns=1)
 class Forge(Node):
     def process(self, context):
         a, b = [int(t) for t in context.question.split() if t.isdigit()]
@@ -25,17 +23,17 @@ class Forge(Node):
 Forge("forge").run(question)
 '''
 
+# No agent at all (one is built, never run).
+NO_AGENT = '''
+from workflow import AgentNode
+unused = AgentNode(name="Decoy", system_prompt="x", max_turns=1)
+''' + FORGE
+
 # Asks an agent, then throws its reply away and submits its own answer.
 OVERRIDE = '''
 from workflow import AgentNode
-from metaagentx.mas.node import Node, NodeResult
 AgentNode(name="Solver", system_prompt="Solve it.", max_turns=1).run(question)
-class Forge(Node):
-    def process(self, context):
-        a, b = [int(t) for t in context.question.split() if t.isdigit()]
-        return NodeResult(self.name, "\\\\boxed{%d}" % (a * b), None)
-Forge("forge").run(question)
-'''
+''' + FORGE
 
 HONEST = '''
 from workflow import AgentNode

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from grading_support import rollout_engine
+from grading_support import build_engine, rollout_engine
 from metaagentx.llm.base import GenerationRequest, GenerationResult
 from metaagentx.llm.batcher import RequestBatcher
 from metaagentx.rl.advantages import role_advantages
@@ -85,10 +85,9 @@ def _math(pid: str, question: str, answer: str) -> Task:
 
 def _engine(generator, **overrides) -> tuple[RolloutEngine, GradingEnvironment]:
     """An engine and the environment to close after it (which stops its runner's sandbox)."""
-    environment = GradingEnvironment(SandboxSettings(timeout_s=overrides.pop("timeout_s", 3.0)))
+    sandbox = SandboxSettings(timeout_s=overrides.pop("timeout_s", 3.0))
     settings = TreeSettings(**{"num_designs": 2, "num_executions": 2, **overrides})
-    engine = RolloutEngine(generator, environment.runner(generator), settings, environment)
-    return engine, environment
+    return build_engine(generator, settings, sandbox)
 
 
 def test_rewards_design_means_and_groups_match_hand_computed_values():

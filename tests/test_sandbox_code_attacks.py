@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from code_attacks import ATTACKS, attack
-from metaagentx.sandbox import plaindata, programs
+from metaagentx.sandbox import plaindata
 from metaagentx.tasks.base import TestCase
-from metaagentx.tasks.code import grade_program, run_one_test
+from metaagentx.tasks.code import DefaultSandbox, grade_program, run_one_test
 
 FUNCTIONAL = TestCase(
     "functional",
@@ -55,21 +55,11 @@ def test_the_candidate_never_receives_the_test() -> None:
                           "def check(candidate):\n    assert candidate(3) == 'zq_expected_31337'\n"
                           "\ncheck(double)\n")
     for test in (functional, TestCase("call", [7], "zq_expected_31337", "double")):
-        result = run_one_test(spy, test, _Sandbox(), timeout_s=10.0, memory_mb=512,
+        result = run_one_test(spy, test, DefaultSandbox(), timeout_s=10.0, memory_mb=512,
                               max_output_bytes=32 << 20, fn_name="double")
         assert result.status == "ok" and len(result.stdout) > 10_000, result.stderr[-500:]
         for secret in ("zq_marker_987654", "zq_expected_31337", "check(candidate)"):
             assert secret not in result.stdout
-
-
-class _Sandbox:
-    """The sandbox's own functions (what grading uses by default)."""
-
-    def run_program(self, source: str, **options: object) -> object:
-        return programs.run_program(source, **options)
-
-    def run_test(self, program: str, check: dict, **options: object) -> object:
-        return programs.run_test(program, check, **options)
 
 
 def test_returned_values_keep_their_types_across_the_boundary() -> None:

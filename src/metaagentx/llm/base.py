@@ -129,9 +129,6 @@ class PromptTooLong(ValueError):
         self.tokens = tokens
         self.cap = cap
 
-    def __reduce__(self) -> tuple[type[PromptTooLong], tuple[int, int]]:
-        return type(self), (self.tokens, self.cap)  # survives pickling (Ray, process pools)
-
 
 def check_prompt_length(tokens: int | None, cap: int | None) -> None:
     """Raise `PromptTooLong` when a counted prompt (`tokens` not None) is over `cap` (not None)."""

@@ -310,7 +310,7 @@ class DecodeBatch:
 
     def absorb(self, other: DecodeBatch) -> None:
         """Join `other`'s rows: both caches are left-padded to one length and stacked."""
-        width = max(self.attention.shape[1], other.attention.shape[1])
+        width = max(self.width, other.width)
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
             mine.keys = torch.cat(
                 [_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)]

@@ -96,10 +96,13 @@ class GradingEnvironment:
         `timeout_s` (benchmark metadata) wins over `code_test_timeout_s`."""
         if task.domain != "code":
             return task.grade(final_output)
-        timeout = float(task.metadata.get("timeout_s", self.code_test_timeout_s))
-        return task.grade(final_output, sandbox=self, timeout_s=timeout,
+        return task.grade(final_output, sandbox=self, timeout_s=self._test_timeout(task),
                           stop_at_first_failure=self.stop_at_first_failure,
                           memory_mb=self.settings.tool_memory_mb)
+
+    def _test_timeout(self, task: Task) -> float:
+        """Per code test: the benchmark's own limit, else `code_test_timeout_s`."""
+        return float(task.metadata.get("timeout_s", self.code_test_timeout_s))
 
     async def agrade(self, task: Task, final_output: str, owner: str) -> Grade:
         """`grade` on the shared pool, in `owner`'s (an execution's) fair share of it."""
@@ -130,9 +133,8 @@ class GradingEnvironment:
             return "run_tests needs the candidate program as a string 'code' argument"
         if not task.public_tests:
             return "this task has no public tests"
-        timeout = float(task.metadata.get("timeout_s", self.code_test_timeout_s))
         graded = grade_task_program(task, code, task.public_tests, sandbox=self,
-                                    timeout_s=timeout, stop_at_first_failure=False,
+                                    timeout_s=self._test_timeout(task), stop_at_first_failure=False,
                                     memory_mb=self.settings.tool_memory_mb)
         lines = [f"passed {graded.passed}/{graded.total} public tests"]
         lines += [f"test {d['index']}: {d['reason'] or 'failed'}"

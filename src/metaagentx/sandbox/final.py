@@ -44,20 +44,18 @@ def trace_events(value: Any) -> list[dict[str, Any]]:
     return [e for e in value[:MAX_TRACE_EVENTS] if isinstance(e, dict)]
 
 
-def carried_by_agent(final_output: str, responses: Sequence[str],
+def carried_by_agent(final_output: str, answer: str | None, responses: Sequence[str],
                      extract: Callable[[str], str | None] | None) -> bool:
     """Whether a recorded agent response carries the final answer.
 
-    With an extractor (the task's answer format: a boxed answer, a program), the final output's
-    answer must equal the answer extracted from at least one agent response; without one, the
-    final output's text must appear inside an agent response. No response: never carried.
+    With an extractor (the task's answer format: a boxed answer, a program) and the `answer` it
+    read from the final output, that answer must equal the one extracted from at least one
+    agent response; otherwise the final output's text must appear inside an agent response. No
+    response: never carried.
     """
     if not responses:
         return False
-    if extract is not None:
-        answer = extract(final_output)
-        if answer is None:
-            return any(final_output.strip() in r for r in responses)
+    if extract is not None and answer is not None:
         return any(extract(r) == answer for r in responses)
     text = final_output.strip()
     return any(text in r for r in responses)

@@ -68,11 +68,14 @@ class _Exchange:
             self.sock.sendall(self.pending.pop(0))
 
     def receive(self, data: bytes) -> bool:
-        """Take bytes the child wrote; False once nothing more is wanted from it."""
+        """Take bytes the child wrote; False once nothing more is wanted from it. Only the new
+        bytes are searched for a line end (an outcome line may be megabytes long)."""
+        start = len(self.buffer)
         self.buffer += data
-        while b"\n" in self.buffer:
-            line, _, rest = bytes(self.buffer).partition(b"\n")
-            self.buffer = bytearray(rest)
+        while (end := self.buffer.find(b"\n", start)) >= 0:
+            line = bytes(self.buffer[:end])
+            del self.buffer[: end + 1]
+            start = 0
             if self.pending:
                 self.send_next()
                 continue

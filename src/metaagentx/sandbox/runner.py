@@ -411,13 +411,15 @@ class Runner:
         status, error = self._classify(state, ended, error)
         final = state.final or {}
         final_output = text_field(final.get("final_output")) if status == "ok" else None
-        if final_output is not None and not self._carried(final_output, state):
-            status, final_output = "no_agent_answer", None
-            error = "no recorded agent response carries the final answer"
-        ok = status == "ok"
         answer = None
-        if final_output is not None and self.answer_extractor is not None:
-            answer = self.answer_extractor(final_output, state.task)
+        if final_output is not None:
+            extractor = self.answer_extractor
+            extract = None if extractor is None else (lambda text: extractor(text, state.task))
+            answer = None if extract is None else extract(final_output)
+            if not carried_by_agent(final_output, answer, [c.text for c in state.calls], extract):
+                status, final_output, answer = "no_agent_answer", None, None
+                error = "no recorded agent response carries the final answer"
+        ok = status == "ok"
         usage = {
             "agents": number_field(object_field(final.get("usage")).get("agents")),
             "llm_calls": float(len(state.calls)),
@@ -444,11 +446,6 @@ class Runner:
             stdout=printed + state.output.decode("utf-8", errors="replace"),
             workflow_trace=trace_events(final.get("trace")),
         )
-
-    def _carried(self, final_output: str, state: _State) -> bool:
-        extractor = self.answer_extractor
-        extract = None if extractor is None else (lambda text: extractor(text, state.task))
-        return carried_by_agent(final_output, [c.text for c in state.calls], extract)
 
     @staticmethod
     def _classify(

@@ -223,9 +223,9 @@ class Collector:
         verdicts = [True] * len(calls)
         upcoming: dict[str, bool] = {}
         view = {"domain": task.domain}
+        extract = self.environment.extract_answer
         for index in reversed(range(len(calls))):
             call = calls[index]
-            extract = self.environment.extract_answer
             answer = extract(call.text, view) if "<delivery>" in call.text else None
             if answer is not None:
                 if answer not in grades:

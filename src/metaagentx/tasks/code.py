@@ -53,7 +53,7 @@ class CodeSandbox(Protocol):
                  memory_mb: int, max_output_bytes: int) -> ProgramResultLike: ...
 
 
-class _DefaultSandbox:
+class DefaultSandbox:
     """The sandbox's own functions with its default settings (the grading environment passes a
     sandbox bound to its configured fork server instead)."""
 
@@ -211,7 +211,7 @@ def grade_program(
     if not program or not program.strip() or total == 0:
         reason = "no program" if total else "no tests"
         return CodeGrade(0, total, False, [{"index": None, "passed": False, "reason": reason}])
-    box = sandbox if sandbox is not None else _DefaultSandbox()
+    box = sandbox if sandbox is not None else DefaultSandbox()
     passed, details = 0, []
     for index, test in enumerate(tests):
         result = run_one_test(program, test, box, timeout_s=timeout_s, memory_mb=memory_mb,
