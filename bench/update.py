@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from metaagentx.rl.optim import OptimConfig, RoleOptimizers
-from metaagentx.rl.policy import Policy
 from metaagentx.rl.update import UpdateConfig, ppo_update
 from metaagentx.rollout.trajectory import Trajectory
 from metaagentx.tiny import build_tiny
+from metaagentx.train.optim import OptimConfig, RoleOptimizers
+from metaagentx.train.policy import Policy
 
 SHAPES = {"tiny": "128x2", "small": "256x4", "nano": "64x2"}
 

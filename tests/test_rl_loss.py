@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from metaagentx.rl.loss import PPOLossConfig, aggregate, k3_kl, ppo_loss, token_logprobs
+from metaagentx.rl.loss import PPOLossConfig, aggregate, k3_kl, ppo_loss
+from metaagentx.train.logprobs import token_logprobs
 
 B, T, V = 3, 7, 11
 TEMP = 0.7

@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from metaagentx.config import build_config
-from metaagentx.rl.checkpoint import CheckpointError
-from metaagentx.rl.logger import read_metrics
 from metaagentx.rl.trainer import Trainer
 from metaagentx.tiny import build_tiny
+from metaagentx.train.checkpoint import CheckpointError
+from metaagentx.train.logger import read_metrics
 
 
 @pytest.fixture(scope="module")

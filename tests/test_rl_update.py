@@ -9,9 +9,6 @@ import pytest
 import torch
 
 from metaagentx.rl.loss import PPOLossConfig
-from metaagentx.rl.optim import OptimConfig, RoleOptimizers
-from metaagentx.rl.packing import pack_micro_batches
-from metaagentx.rl.policy import Policy
 from metaagentx.rl.update import (
     UpdateConfig,
     accumulate_gradients,
@@ -19,6 +16,9 @@ from metaagentx.rl.update import (
     loss_position_logprobs,
     ppo_update,
 )
+from metaagentx.train.optim import OptimConfig, RoleOptimizers
+from metaagentx.train.packing import pack_micro_batches
+from metaagentx.train.policy import Policy
 from rl_support import load, make_batch, same, snapshot
 
 LRS = {"designer": 1e-3, "executor": 1e-3}
@@ -172,7 +172,7 @@ def test_kl_to_frozen_reference_and_entropy_bonus(nano_dir):
 
 
 def test_packed_attention_matches_unpacked_and_restores(nano_dir):
-    from metaagentx.rl.attention import PACKED_ATTENTION, packed_attention, segment_bounds
+    from metaagentx.train.attention import PACKED_ATTENTION, packed_attention, segment_bounds
 
     model = load(nano_dir)
     seqs = [t.prompt_ids + t.response_ids for t in make_batch(5, seed=6)]

@@ -13,13 +13,13 @@ from transformers import AutoTokenizer
 from metaagentx.config import Config, build_config
 from metaagentx.llm.chat import render_prompt_ids
 from metaagentx.llm.hf import HFGenerator
-from metaagentx.rl.checkpoint import CheckpointError, list_checkpoints
-from metaagentx.rl.logger import read_metrics
-from metaagentx.rl.packing import pack_micro_batches
 from metaagentx.sft.collect import collect
 from metaagentx.sft.data import EpochSampler, encode_record, load_dataset
 from metaagentx.sft.train import SFTTrainer
 from metaagentx.tiny import build_tiny
+from metaagentx.train.checkpoint import CheckpointError, list_checkpoints
+from metaagentx.train.logger import read_metrics
+from metaagentx.train.packing import pack_micro_batches
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
+from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 
 # Rewards closer than this are treated as equal: a group "varies" only by more than float noise.
 ZERO_VARIANCE_TOL = 1e-8

@@ -1,11 +1,11 @@
-"""Token-level PPO-clip policy loss, k3 KL to a reference, entropy bonus, and log-prob helper.
+"""Token-level PPO-clip policy loss, k3 KL to a reference and entropy bonus.
 
 Everything works on flat or batched per-token tensors plus a mask; the mask is 1 only on tokens
 the active roles sampled (never prompts, tool outputs or other agents' deliveries), so what is
 trained is decided by whoever builds the mask. The ratio is taken against the rollout's own
 log-probs (`old_logprobs`), which the generator computes as log_softmax(logits / temperature);
-`token_logprobs` applies the same convention so the first update step has ratio 1 exactly
-where the weights did not change.
+`metaagentx.train.logprobs` applies the same convention so the first update step has ratio 1
+exactly where the weights did not change.
 
 Aggregation takes an optional global normaliser (`num_tokens` / `num_seqs` over all
 micro-batches of a step) so that summing the gradients of micro-batches equals the gradient of
@@ -40,30 +40,6 @@ class PPOLossConfig:
             raise ValueError(f"dual_clip must be > 1, got {self.dual_clip}")
         if self.aggregation not in ("token-mean", "seq-mean-token-mean"):
             raise ValueError(f"unknown aggregation {self.aggregation!r}")
-
-
-def token_logprobs(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    temperature: float = 1.0,
-    with_entropy: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-prob of `targets` under log_softmax(logits / temperature), and optionally entropy.
-
-    `logits` is (..., V) and `targets` (...). Computed in at least float32 (bf16 logits would
-    round the ratio) via logsumexp, so no (..., V) log-prob tensor is materialised. A temperature <= 0 (greedy) means raw
-    logits, the generator's convention.
-    """
-    scaled = logits if logits.dtype == torch.float64 else logits.float()
-    if temperature > 0 and temperature != 1.0:
-        scaled = scaled / temperature
-    lse = torch.logsumexp(scaled, dim=-1)
-    logp = scaled.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1) - lse
-    if not with_entropy:
-        return logp, None
-    probs = torch.softmax(scaled, dim=-1)
-    entropy = lse - (probs * scaled).sum(-1)
-    return logp, entropy
 
 
 def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:

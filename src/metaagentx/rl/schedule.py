@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
+from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 
 ScheduleMode = Literal["stagewise", "simultaneous", "designer_only", "executor_only"]
 MODES: tuple[str, ...] = ("stagewise", "simultaneous", "designer_only", "executor_only")

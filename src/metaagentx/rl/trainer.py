@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,32 +23,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from metaagentx.config import Config, save_config
 from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.rl.advantages import role_advantages
-from metaagentx.rl.checkpoint import (
-    load_latest_checkpoint,
-    refuse_to_overwrite,
-    save_checkpoint,
-)
-from metaagentx.rl.generation import role_router
-from metaagentx.rl.logger import MetricsLogger
 from metaagentx.rl.loss import PPOLossConfig
-from metaagentx.rl.optim import OptimConfig, RoleOptimizers, updates_per_owner
-from metaagentx.rl.packing import pack_micro_batches, packed_token_logprobs
-from metaagentx.rl.policy import LoraSettings, Policy
-from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.rl.schedule import Schedule
 from metaagentx.rl.update import UpdateConfig, ppo_update
 from metaagentx.rollout.environment import grading_environment
 from metaagentx.rollout.factory import train_mixture, tree_settings, validation_tasks
+from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.rollout.trajectory import Trajectory
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree
+from metaagentx.train.checkpoint import (
+    load_latest_checkpoint,
+    refuse_to_overwrite,
+    save_checkpoint,
+    seed_everything,
+)
+from metaagentx.train.generation import role_router
+from metaagentx.train.logger import MetricsLogger
+from metaagentx.train.logprobs import packed_token_logprobs
+from metaagentx.train.optim import OptimConfig, RoleOptimizers, updates_per_owner
+from metaagentx.train.packing import pack_micro_batches
+from metaagentx.train.policy import LoraSettings, Policy
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class Trainer:

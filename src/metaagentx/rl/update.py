@@ -14,25 +14,23 @@ packed row costs the attention of its sequences alone.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from metaagentx.config import TrainerConfig
-from metaagentx.rl.attention import packed_attention
-from metaagentx.rl.loss import PPOLossConfig, ppo_loss, token_logprobs
-from metaagentx.rl.optim import RoleOptimizers
-from metaagentx.rl.packing import PackedBatch, pack_micro_batches
-from metaagentx.rl.policy import Policy
+from metaagentx.rl.loss import PPOLossConfig, ppo_loss
 from metaagentx.rollout.trajectory import Trajectory
+from metaagentx.train.attention import packed_attention
+from metaagentx.train.logprobs import EntropyMode, loss_position_logprobs
+from metaagentx.train.optim import RoleOptimizers
+from metaagentx.train.packing import PackedBatch, pack_micro_batches
+from metaagentx.train.policy import Policy
 
-EntropyMode = Literal["none", "metric", "grad"]
 _MEAN_METRICS = ("pg_loss", "clip_frac", "dual_clip_frac", "approx_kl", "entropy", "kl_ref")
 
 
@@ -94,47 +92,6 @@ def build_sequences(trajectories: Sequence[Trajectory]) -> TrainSequences:
         seqs.adv.append(t.advantage)
         seqs.roles.append(t.role)
     return seqs
-
-
-def _autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def loss_position_logprobs(
-    model: nn.Module,
-    batch: PackedBatch,
-    temperature: float,
-    *,
-    entropy: EntropyMode = "none",
-    bf16_autocast: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Log-probs (and entropy) of the trained targets only, from one packed forward.
-
-    Returns (logp (K,), entropy (K,) or None, keep (K,) packed positions). `entropy`:
-    "grad" (differentiable, for a bonus), "metric" (detached) or "none". No cache and no
-    attention mask, so attention stays per packed sequence (see packing.py); run it inside
-    `packed_attention(model)` to skip the cross-sequence scores as well.
-    """
-    keep = batch.loss_mask[0].nonzero().squeeze(-1)
-    with _autocast(bf16_autocast, batch.input_ids.device):
-        out = model(
-            input_ids=batch.input_ids,
-            position_ids=batch.position_ids,
-            use_cache=False,
-            logits_to_keep=keep,
-        )
-    logits = out.logits[0]  # (K, V), bf16 under autocast; token_logprobs upcasts to fp32
-    targets = batch.targets[0, keep]
-    if entropy == "grad":
-        logp, ent = token_logprobs(logits, targets, temperature, with_entropy=True)
-        return logp, ent, keep
-    logp, ent = token_logprobs(logits, targets, temperature)
-    if entropy == "metric":
-        with torch.no_grad():
-            _, ent = token_logprobs(logits.detach(), targets, temperature, with_entropy=True)
-    return logp, ent, keep
 
 
 def ppo_update(

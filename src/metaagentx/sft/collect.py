@@ -37,9 +37,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from metaagentx.config import Config, save_config
 from metaagentx.llm.base import Generator
-from metaagentx.rl.roles import DESIGNER, EXECUTOR
 from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.factory import open_rollout, train_mixture, tree_settings
+from metaagentx.rollout.roles import DESIGNER, EXECUTOR
 from metaagentx.rollout.tree import (
     DesignNode,
     ExecutionNode,

@@ -20,7 +20,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from metaagentx.llm.chat import render_prompt_ids
-from metaagentx.rl.roles import ROLES
+from metaagentx.rollout.roles import ROLES
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from dataclasses import replace
 from transformers import PreTrainedTokenizerBase
 
 from metaagentx.config import Config
-from metaagentx.rl.generation import role_router
-from metaagentx.rl.policy import Policy
-from metaagentx.rl.roles import ROLES
 from metaagentx.rollout.environment import grading_environment
 from metaagentx.rollout.factory import tree_settings, validation_tasks
+from metaagentx.rollout.roles import ROLES
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree
 from metaagentx.tasks.base import Task
+from metaagentx.train.generation import role_router
+from metaagentx.train.policy import Policy
 
 
 def summarize(tree: RolloutTree) -> dict[str, float]:

@@ -25,22 +25,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from metaagentx.config import Config, save_config
 from metaagentx.llm.loading import load_model_and_tokenizer
-from metaagentx.rl.attention import packed_attention
-from metaagentx.rl.checkpoint import (
-    load_latest_checkpoint,
-    refuse_to_overwrite,
-    save_checkpoint,
-)
-from metaagentx.rl.logger import MetricsLogger
-from metaagentx.rl.optim import OptimConfig, RoleOptimizers
-from metaagentx.rl.packing import pack_micro_batches
-from metaagentx.rl.policy import LoraSettings, Policy
-from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
-from metaagentx.rl.trainer import seed_everything
-from metaagentx.rl.update import loss_position_logprobs
+from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.sft.collect import data_path
 from metaagentx.sft.data import EpochSampler, SFTExample, load_dataset
 from metaagentx.sft.evaluate import evaluate_policy
+from metaagentx.train.attention import packed_attention
+from metaagentx.train.checkpoint import (
+    load_latest_checkpoint,
+    refuse_to_overwrite,
+    save_checkpoint,
+    seed_everything,
+)
+from metaagentx.train.logger import MetricsLogger
+from metaagentx.train.logprobs import loss_position_logprobs
+from metaagentx.train.optim import OptimConfig, RoleOptimizers
+from metaagentx.train.packing import pack_micro_batches
+from metaagentx.train.policy import LoraSettings, Policy
 
 
 class SFTTrainer:

@@ -62,6 +62,13 @@ def list_checkpoints(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and every GPU) from one number."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Every RNG's state as (JSON-able part, tensor part)."""
     version, internal, gauss = random.getstate()

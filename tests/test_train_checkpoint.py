@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metaagentx.rl.checkpoint import (
+from metaagentx.train.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     load_latest_checkpoint,

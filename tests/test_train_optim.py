@@ -9,14 +9,14 @@ import pytest
 import torch
 from transformers import get_cosine_schedule_with_warmup
 
-from metaagentx.rl.optim import (
+from metaagentx.rl.schedule import Schedule
+from metaagentx.train.optim import (
     OptimConfig,
     RoleOptimizers,
     TrainOptimizer,
     updates_per_owner,
     warmup_cosine,
 )
-from metaagentx.rl.schedule import Schedule
 
 
 def test_warmup_cosine_by_hand():
@@ -138,7 +138,7 @@ def test_updates_per_owner_counts_a_stagewise_run():
 
 
 def test_role_optimizers_survive_a_real_checkpoint(tmp_path):
-    from metaagentx.rl.checkpoint import load_checkpoint, save_checkpoint
+    from metaagentx.train.checkpoint import load_checkpoint, save_checkpoint
 
     owners, a, b = _owners(shared=False)
     lrs = {"designer": 0.1, "executor": 0.2}

@@ -8,8 +8,8 @@ from metaagentx.config import Config
 from metaagentx.llm.batcher import ContinuousBatcher
 from metaagentx.llm.hf import HFGenerator
 from metaagentx.llm.router import RoleRouter
-from metaagentx.rl.policy import Policy
-from metaagentx.rl.roles import ROLES
+from metaagentx.rollout.roles import ROLES
+from metaagentx.train.policy import Policy
 
 
 def role_router(policy: Policy, tokenizer: PreTrainedTokenizerBase, config: Config) -> RoleRouter:

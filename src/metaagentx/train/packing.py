@@ -10,7 +10,7 @@ transformers (>= 4.56, masking_utils.find_packed_sequence_indices) detects the r
 builds a block-diagonal causal mask for sdpa/eager, and passes cu_seqlens to flash-attention's
 varlen kernel. The KV-cache condition matters: a forward with the config's default
 `use_cache=True` creates a cache, skips the detection and silently lets sequences attend to
-each other, so `packed_token_logprobs` always passes `use_cache=False`. The equivalence with
+each other, so the log-prob forwards (`train/logprobs.py`) always pass `use_cache=False`. The equivalence with
 unpacked forwards is checked in tests/test_rl_packing.py on a tiny Qwen3 (sdpa and eager).
 
 Layout: packed position p predicts the next token of the same sequence (`targets[p]`), and
@@ -22,11 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
-
-from metaagentx.rl.loss import token_logprobs
 
 TokenValues = Sequence[float] | Sequence[int] | Sequence[bool] | torch.Tensor
 
@@ -185,19 +182,3 @@ def pack_micro_batches(
         pack_sequences(token_ids, loss_masks, group)
         for group in plan_micro_batches(lengths, max_tokens)
     ]
-
-
-def packed_token_logprobs(
-    model: Any,
-    batch: PackedBatch,
-    temperature: float = 1.0,
-    with_entropy: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-token log-probs (and entropy) of `batch.targets` from one packed forward of `model`.
-
-    `model` is a Hugging Face causal LM. No attention mask and no cache are passed, so the
-    attention is block-diagonal per sequence (see the module docstring); values at positions
-    where `loss_mask` is 0 are meaningless and must be masked by the caller.
-    """
-    out = model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False)
-    return token_logprobs(out.logits, batch.targets, temperature, with_entropy)

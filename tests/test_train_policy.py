@@ -11,10 +11,10 @@ from transformers import AutoTokenizer
 
 from metaagentx.llm.base import GenerationRequest, SamplingParams
 from metaagentx.llm.hf import HFGenerator
-from metaagentx.rl.optim import OptimConfig, RoleOptimizers
-from metaagentx.rl.policy import LoraSettings, Policy
 from metaagentx.rl.update import UpdateConfig, ppo_update
 from metaagentx.tiny import build_tiny
+from metaagentx.train.optim import OptimConfig, RoleOptimizers
+from metaagentx.train.policy import LoraSettings, Policy
 from rl_support import load, make_batch, same, snapshot
 
 LRS = {"designer": 1e-2, "executor": 1e-2}
@@ -186,7 +186,7 @@ def test_the_training_generators_enforce_the_configured_prompt_cap(nano_dir: Pat
 
     from metaagentx.config import build_config
     from metaagentx.llm.base import PromptTooLong
-    from metaagentx.rl.generation import role_router
+    from metaagentx.train.generation import role_router
 
     policy = Policy.build(load(nano_dir), "shared", lora=LORA)
     tokenizer = AutoTokenizer.from_pretrained(nano_dir)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from metaagentx.rl.loss import PPOLossConfig, ppo_loss, token_logprobs
-from metaagentx.rl.packing import (
+from metaagentx.rl.loss import PPOLossConfig, ppo_loss
+from metaagentx.train.logprobs import packed_token_logprobs, token_logprobs
+from metaagentx.train.packing import (
     pack_micro_batches,
     pack_sequences,
-    packed_token_logprobs,
     plan_micro_batches,
 )
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from metaagentx.rl.roles import DESIGNER, EXECUTOR, ROLES
+from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 
 Sharing = Literal["shared", "lora", "separate"]
 SHARED_OWNER = "policy"
