@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from metaagentx.config import Config, build_config
 from metaagentx.rollout.trajectory import Trajectory
 
 VOCAB = 590  # below the nano tokenizer's size (600 requested; BPE may end a few short)
@@ -51,3 +52,32 @@ def snapshot(params) -> list[torch.Tensor]:
 
 def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def trainer_config(model: Path, out: Path, *extra: str) -> Config:
+    """A few-second RL run of the nano model on 2 arithmetic problems per step."""
+    return build_config(
+        {},
+        [
+            f"model.path={model}",
+            "model.device=cpu",
+            f"output_dir={out}",
+            "data.train=[synthetic:arith:2]",
+            "data.val=[synthetic:arith:2]",
+            "data.val_size=2",
+            "rollout.num_designs=2",
+            "rollout.num_executions=2",
+            "rollout.designer_max_new_tokens=16",
+            "rollout.executor_max_new_tokens=8",
+            "rollout.compact_prompt=true",
+            "trainer.batch_problems=2",
+            "trainer.phase_steps=2",
+            "trainer.designer_lr=0.001",
+            "trainer.executor_lr=0.001",
+            "trainer.entropy_coef=0.01",  # a gradient even when every reward is 0
+            "generation.torch_threads=1",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+            *extra,
+        ],
+    )

@@ -13,44 +13,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from metaagentx.config import build_config
 from metaagentx.rl.trainer import Trainer
 from metaagentx.tiny import build_tiny
 from metaagentx.train.checkpoint import CheckpointError
 from metaagentx.train.logger import read_metrics
+from rl_support import trainer_config
 
 
 @pytest.fixture(scope="module")
 def nano_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny(tmp_path_factory.mktemp("nano"), size="nano", vocab_size=700, seed=0)
-
-
-def _config(model: Path, out: Path, *extra: str):
-    return build_config(
-        {},
-        [
-            f"model.path={model}",
-            "model.device=cpu",
-            f"output_dir={out}",
-            "data.train=[synthetic:arith:2]",
-            "data.val=[synthetic:arith:2]",
-            "data.val_size=2",
-            "rollout.num_designs=2",
-            "rollout.num_executions=2",
-            "rollout.designer_max_new_tokens=16",
-            "rollout.executor_max_new_tokens=8",
-            "rollout.compact_prompt=true",
-            "trainer.batch_problems=2",
-            "trainer.phase_steps=2",
-            "trainer.designer_lr=0.001",
-            "trainer.executor_lr=0.001",
-            "trainer.entropy_coef=0.01",  # a gradient even when every reward is 0
-            "generation.torch_threads=1",
-            "logging.progress=false",
-            "logging.tensorboard=false",
-            *extra,
-        ],
-    )
 
 
 def _snapshot(trainer: Trainer) -> dict[str, list[torch.Tensor]]:
@@ -82,7 +54,7 @@ def test_stagewise_trains_only_the_active_role(
     steps: int,
 ):
     first = "executor" if mode.startswith("fixed") else "designer"
-    config = _config(
+    config = trainer_config(
         tiny_model_dir if size == "tiny" else nano_dir,
         tmp_path / "run",
         f"model.parameter_sharing={sharing}",
@@ -116,7 +88,7 @@ def test_stagewise_trains_only_the_active_role(
 def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
     nano_dir: Path, tmp_path: Path
 ):
-    config = _config(
+    config = trainer_config(
         nano_dir,
         tmp_path / "run",
         "rollout.mode=fixed:single_agent",
@@ -169,17 +141,24 @@ def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:
-    newest = sorted((run / "checkpoints").iterdir())[-1]
-    return load_file(str(newest / "model-policy.safetensors"))
+    """The weights `train` exported at the end of the run."""
+    return load_file(str(run / "model" / "model.safetensors"))
 
 
-def _train_cmd(config_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "metaagentx", "train", str(config_path), *extra]
+def _train_cmd(config_path: Path, *extra: str, ranks: int = 1) -> list[str]:
+    launcher = [sys.executable]
+    if ranks > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"]
+    return [*launcher, "-m", "metaagentx", "train", str(config_path), *extra]
 
 
-def test_kill_9_then_resume_is_bit_identical(nano_dir: Path, tmp_path: Path):
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_kill_9_then_resume_is_bit_identical(nano_dir: Path, tmp_path: Path, ranks: int):
+    """One process, or 2 torchrun ranks (FSDP2 over gloo): killed after its second
+    checkpoint and resumed, the run ends with the weights of an uninterrupted one."""
+
     def write_config(name: str) -> Path:
-        config = _config(
+        config = trainer_config(
             nano_dir,
             tmp_path / name,
             "rollout.mode=fixed:single_agent",
@@ -192,13 +171,16 @@ def test_kill_9_then_resume_is_bit_identical(nano_dir: Path, tmp_path: Path):
         return path
 
     whole = subprocess.run(
-        _train_cmd(write_config("whole")), capture_output=True, text=True, timeout=600
+        _train_cmd(write_config("whole"), ranks=ranks),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert whole.returncode == 0, whole.stdout + whole.stderr
 
     broken = write_config("broken")
     proc = subprocess.Popen(
-        _train_cmd(broken),
+        _train_cmd(broken, ranks=ranks),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -213,7 +195,10 @@ def test_kill_9_then_resume_is_bit_identical(nano_dir: Path, tmp_path: Path):
     assert not (tmp_path / "broken" / "checkpoints" / "step-00000004").exists()
 
     resumed = subprocess.run(
-        _train_cmd(broken, "trainer.resume=true"), capture_output=True, text=True, timeout=600
+        _train_cmd(broken, "trainer.resume=true", ranks=ranks),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed from" in resumed.stdout

@@ -29,6 +29,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _main_rank() -> bool:
+    """False on torchrun's ranks other than 0 (they train silently)."""
+    from metaagentx.train.distributed import world_from_env
+
+    return world_from_env().rank == 0
+
+
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     return typer.Exit(code=2)
@@ -459,9 +466,14 @@ def train_command(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (YAML).")],
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
 ) -> None:
-    """RL: hierarchical rollouts, role-aware advantages, stagewise co-evolution, checkpoints."""
+    """RL: hierarchical rollouts, role-aware advantages, stagewise co-evolution, checkpoints;
+    exports output_dir/model at the end.
+
+    Several ranks: `torchrun --nproc-per-node N -m metaagentx train CONFIG`, or
+    `distributed.launcher=ray distributed.num_trainers=N` (Ray Train workers)."""
     from metaagentx.config import ConfigError, load_config
-    from metaagentx.rl.trainer import train
+    from metaagentx.distributed import RayRunError, launch
+    from metaagentx.rl.trainer import train_rank
     from metaagentx.sandbox.layers import SandboxUnavailable
 
     try:
@@ -469,14 +481,55 @@ def train_command(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     try:
-        metrics = train(config, console)
-    except (SandboxUnavailable, ValueError, OSError) as exc:
+        metrics = launch(train_rank, config)
+    except (SandboxUnavailable, ValueError, OSError, RayRunError, ImportError) as exc:
         raise _fail(str(exc)) from None
-    console.print(
-        f"done: {config.trainer.steps} steps in {config.output_dir}; last accuracy "
-        f"{metrics.get('accuracy/all', float('nan')):.3f}",
-        highlight=False,
-    )
+    if _main_rank():
+        console.print(
+            f"done: {config.trainer.steps} steps in {config.output_dir}; last accuracy "
+            f"{metrics.get('accuracy/all', float('nan')):.3f}; model in "
+            f"{Path(config.output_dir) / 'model'}",
+            highlight=False,
+        )
+
+
+@app.command("export")
+def export_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN_DIR|CHECKPOINT",
+            help="A run directory (its newest valid checkpoint) or RUN_DIR/checkpoints/step-N.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    merge_lora: Annotated[
+        bool, typer.Option(help="lora runs: write merged full models instead of adapters.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    push_to_hub: Annotated[
+        str | None, typer.Option(help="Also upload to this Hugging Face repo (user/name).")
+    ] = None,
+    private: Annotated[bool, typer.Option(help="--push-to-hub: create a private repo.")] = False,
+) -> None:
+    """A checkpoint (saved at any world size) as a Hugging Face model directory: config,
+    safetensors, tokenizer, generation config and a model card; per-role directories for
+    separate models; PEFT adapters (or merged models) for lora."""
+    from metaagentx.train.checkpoint import CheckpointError
+    from metaagentx.train.engine import export_checkpoint
+    from metaagentx.train.export import push_to_hub as upload
+
+    try:
+        path = export_checkpoint(source, out, merge_lora=merge_lora, overwrite=overwrite)
+    except (CheckpointError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"exported {source} to {path}", highlight=False)
+    if push_to_hub:
+        try:
+            url = upload(path, push_to_hub, private=private)
+        except (ValueError, OSError) as exc:
+            raise _fail(f"push to {push_to_hub} failed: {exc}") from None
+        console.print(f"pushed to {url}", highlight=False)
 
 
 @sft_app.command("collect")
@@ -511,14 +564,17 @@ def sft_train(
 ) -> None:
     """Supervised fine-tuning on collected records; saves output_dir/model for RL."""
     from metaagentx.config import ConfigError, load_config
+    from metaagentx.distributed import RayRunError, launch
     from metaagentx.sandbox.layers import SandboxUnavailable
-    from metaagentx.sft.train import train_sft
+    from metaagentx.sft.train import train_sft_rank
 
     try:
         config = load_config(config_path, overrides or [])
-        metrics = train_sft(config, console)
-    except (ConfigError, SandboxUnavailable, ValueError, OSError) as exc:
+        metrics = launch(train_sft_rank, config)
+    except (ConfigError, SandboxUnavailable, ValueError, OSError, RayRunError, ImportError) as exc:
         raise _fail(str(exc)) from None
+    if not _main_rank():
+        return
     shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("val/", "loss"))}
     console.print_json(json.dumps(shown))
     console.print(f"model saved to {Path(config.output_dir) / 'model'}", highlight=False)

@@ -231,6 +231,11 @@ class TrainerConfig(_Section):
     entropy_coef: float = Field(0.0, ge=0.0, description="Entropy bonus.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
     micro_batch_tokens: int = Field(8192, ge=1, description="Tokens per packed micro-batch.")
+    logprob_chunk_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Compute log-probs over this many tokens at a time, so memory is bounded by chunk x vocabulary instead of tokens x vocabulary (set it for large vocabularies, e.g. 1024 for Qwen3); none: all at once.",
+    )
     bf16_autocast: bool = Field(
         False, description="bf16 autocast for the update (1.6-2.3x faster on recent CPUs)."
     )
@@ -293,6 +298,11 @@ class SFTConfig(_Section):
         "as separate records (same tokens and contexts, fewer tokens).",
     )
     micro_batch_tokens: int = Field(8192, ge=1, description="Tokens per packed micro-batch.")
+    logprob_chunk_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Compute log-probs over this many tokens at a time (see trainer.logprob_chunk_tokens); none: all at once.",
+    )
     max_seq_tokens: int = Field(
         2048, ge=2, description="Records longer than this (prompt + completion) are skipped."
     )
@@ -334,6 +344,46 @@ class EvalConfig(_Section):
     )
 
 
+class DistributedConfig(_Section):
+    """How training scales: ranks, launcher, FSDP2 sharding and its memory options.
+
+    One process trains alone. Under `torchrun --nproc-per-node N -m metaagentx train ...` (or
+    `launcher: ray`), each of the N ranks rolls out its share of the problems (each problem's
+    whole M x N tree on one rank) and the update runs FSDP2-sharded across the ranks.
+    """
+
+    launcher: Literal["auto", "torchrun", "ray"] = Field(
+        "auto",
+        description="auto: one process, or the ranks torchrun started; torchrun: require torchrun's environment; ray: start num_trainers workers with Ray Train.",
+    )
+    num_trainers: int = Field(
+        1, ge=1, description="Training ranks (ray: workers to start; torchrun: checked against WORLD_SIZE)."
+    )
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="torch.distributed backend; auto: nccl on CUDA, gloo on CPU."
+    )
+    fsdp: Literal["auto", "on", "off"] = Field(
+        "auto", description="Shard weights, gradients and optimizer state with FSDP2; auto: when more than one rank."
+    )
+    param_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="FSDP mixed precision: dtype of gathered parameters and compute (master weights stay in model.dtype)."
+    )
+    reduce_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="FSDP mixed precision: dtype of the gradient reduce-scatter."
+    )
+    cpu_offload: bool = Field(
+        False, description="FSDP: keep sharded parameters, gradients and optimizer state in CPU memory."
+    )
+    activation_checkpointing: bool = Field(
+        False, description="Recompute each decoder layer's activations in backward (less memory, ~30% more compute)."
+    )
+    ray_address: str | None = Field(
+        None, description="launcher=ray: address of a running Ray cluster; none starts a local one."
+    )
+    use_gpu: bool = Field(False, description="launcher=ray: one GPU per worker.")
+    cpus_per_trainer: float = Field(1.0, gt=0.0, description="launcher=ray: CPUs per worker.")
+
+
 class LoggingConfig(_Section):
     """Where metrics go."""
 
@@ -362,6 +412,7 @@ class Config(_Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

@@ -163,8 +163,11 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
 
     console.rule("[bold]3/7 supervised fine-tuning")
     trainer = SFTTrainer(sft, console)
-    trainer.train()
-    sft_model = trainer.save_model(out / "sft" / "model")
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    sft_model = trainer.model_dir
     t = done("sft", t)
 
     rl = _stage(config, f"output_dir={out / 'rl'}", f"model.path={sft_model}")
@@ -186,7 +189,7 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
     rl_trainer = Trainer(rl, console)
     try:
         rl_trainer.train()
-        rl_model = rl_trainer.save_model(out / "rl" / "model")
+        rl_model = rl_trainer.model_dir
     finally:
         rl_trainer.close()
     t = done("rl", t)

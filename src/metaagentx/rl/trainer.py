@@ -16,39 +16,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from metaagentx.config import Config, save_config
-from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.rl.advantages import role_advantages
-from metaagentx.rl.loss import PPOLossConfig
 from metaagentx.rl.schedule import Schedule
-from metaagentx.rl.update import UpdateConfig, ppo_update
+from metaagentx.rl.update import UpdateConfig, ppo_update, recompute_logprobs
 from metaagentx.rollout.environment import grading_environment
 from metaagentx.rollout.factory import train_mixture, tree_settings, validation_tasks
 from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
-from metaagentx.rollout.trajectory import Trajectory
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree
 from metaagentx.train.checkpoint import (
-    load_latest_checkpoint,
     refuse_to_overwrite,
-    save_checkpoint,
-    seed_everything,
 )
+from metaagentx.train.engine import TrainingEngine
 from metaagentx.train.generation import role_router
 from metaagentx.train.logger import MetricsLogger
-from metaagentx.train.logprobs import packed_token_logprobs
-from metaagentx.train.optim import OptimConfig, RoleOptimizers, updates_per_owner
-from metaagentx.train.packing import pack_micro_batches
-from metaagentx.train.policy import LoraSettings, Policy
+from metaagentx.train.optim import OptimConfig, updates_per_owner
+from metaagentx.train.policy import Policy
 
 log = logging.getLogger(__name__)
 
 
 class Trainer:
-    """Owns the policy, its generators, the sandbox runner, optimizers, schedule and data."""
+    """Owns the training engine, its generators, the grading environment, schedule and data.
+
+    Under several ranks (torchrun or Ray) every rank builds one; all draw the same problems,
+    each rolls out its share (each problem's whole tree on one rank, so group advantages stay
+    local) and the update runs sharded. Rank 0 logs, writes samples and validates.
+    """
 
     def __init__(self, config: Config, console: Console | None = None) -> None:
         if config.generation.backend != "hf":
@@ -67,68 +64,49 @@ class Trainer:
         self.console = console or Console()
         self.run_dir = Path(config.output_dir)
         self.checkpoints = self.run_dir / "checkpoints"
+        self.model_dir = self.run_dir / "model"
         # before the model loads: refuses at once when executions could read reference data
         self.environment = grading_environment(config)
         self.environment.start()
-        seed_everything(config.seed)
         t = config.trainer
-        model, self.tokenizer = load_model_and_tokenizer(
-            config.model.path,
-            dtype=config.model.dtype,
-            device=config.model.device,
-            attn_implementation=config.model.attn_implementation,
-        )
-        self.policy = Policy.build(
-            model,
-            config.model.parameter_sharing,
-            lora=LoraSettings(r=config.model.lora_r, alpha=config.model.lora_alpha),
-            seed=config.seed,
-        )
-        if t.kl_coef > 0:
-            self.policy.freeze_reference()
-        self.policy.train(False)
         self.schedule = Schedule(
             t.schedule,
             phase_length=t.phase_steps,
             first_role=t.first_role,
             learning_rates={DESIGNER: t.designer_lr, EXECUTOR: t.executor_lr},
         )
-        owners = self.policy.owners()
         # each owner's cosine horizon is the number of updates it takes, not the step count:
         # in stagewise training a role learns in only every other phase
         horizons = updates_per_owner(
-            {name: roles for name, (roles, _) in owners.items()},
+            Policy.owner_roles(config.model.parameter_sharing),
             (self.schedule.active_roles(s) for s in range(t.steps)),
         )
-        self.optimizers = RoleOptimizers(
-            owners,
-            {DESIGNER: t.designer_lr, EXECUTOR: t.executor_lr},
-            OptimConfig(
+        self.engine = TrainingEngine(
+            config,
+            learning_rates={DESIGNER: t.designer_lr, EXECUTOR: t.executor_lr},
+            optim=OptimConfig(
                 lr=max(t.designer_lr, t.executor_lr),
                 warmup_steps=t.warmup_steps,
                 min_lr_ratio=t.min_lr_ratio,
                 max_grad_norm=t.max_grad_norm,
             ),
-            total_steps={name: max(n, t.warmup_steps) for name, n in horizons.items()},
+            horizons={name: max(n, t.warmup_steps) for name, n in horizons.items()},
+            reference=t.kl_coef > 0,
         )
-        self.update_config = UpdateConfig(
-            loss=PPOLossConfig(
-                clip_low=t.clip_ratio,
-                clip_high=t.clip_ratio_high or t.clip_ratio,
-                dual_clip=t.dual_clip,
-                kl_coef=t.kl_coef,
-                entropy_coef=t.entropy_coef,
-                aggregation=t.loss_aggregation,
-            ),
-            temperature=settings.executor_temperature,
-            micro_batch_tokens=t.micro_batch_tokens,
-            bf16_autocast=t.bf16_autocast,
-        )
+        self.world = self.engine.world
+        if t.batch_problems < self.world.size:
+            raise ValueError(
+                f"trainer.batch_problems={t.batch_problems} leaves some of the "
+                f"{self.world.size} ranks without a problem; use at least one per rank"
+            )
+        self.policy = self.engine.policy
+        self.tokenizer = self.engine.tokenizer
+        self.update_config = UpdateConfig.from_trainer_config(t, settings.executor_temperature)
         self.mixture = train_mixture(config)
         self.val_tasks = validation_tasks(config)
-        self.router = role_router(self.policy, self.tokenizer, config)
+        self.router = role_router(self.engine.generation_policy, self.tokenizer, config)
         self.runner = self.environment.runner(self.router)
-        self.engine = RolloutEngine(self.router, self.runner, settings, self.environment)
+        self.engine_rollout = RolloutEngine(self.router, self.runner, settings, self.environment)
         self.val_engine = RolloutEngine(
             self.router,
             self.runner,
@@ -140,12 +118,10 @@ class Trainer:
     # ---- checkpoints -----------------------------------------------------------------------
 
     def save(self) -> Path:
-        return save_checkpoint(
+        return self.engine.save(
             self.checkpoints,
             self.step,
-            models=self.policy.state_dicts(),
-            optimizers=self.optimizers.state_dict(),
-            state={
+            {
                 "step": self.step,
                 "mixture": self.mixture.state_dict(),
                 "schedule": self.schedule.state_dict(),
@@ -154,16 +130,15 @@ class Trainer:
         )
 
     def resume(self) -> bool:
-        """Load the newest valid checkpoint; False when there is none."""
-        loaded = load_latest_checkpoint(self.checkpoints)
-        if loaded is None:
+        """Load the newest valid checkpoint (any world size); False when there is none."""
+        state = self.engine.resume(self.checkpoints)
+        if state is None:
             return False
-        self.policy.load_state_dicts(loaded["models"])
-        self.optimizers.load_state_dict(loaded["optimizers"])
-        self.mixture.load_state_dict(loaded["state"]["mixture"])
-        self.schedule.load_state_dict(loaded["state"]["schedule"])
-        self.step = int(loaded["state"]["step"])
-        self.console.print(f"resumed from {loaded['path']} at step {self.step}", highlight=False)
+        self.mixture.load_state_dict(state["mixture"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step = int(state["step"])
+        if self.world.is_main:
+            self.console.print(f"resumed from {state['_path']} at step {self.step}", highlight=False)
         return True
 
     # ---- one step --------------------------------------------------------------------------
@@ -173,7 +148,7 @@ class Trainer:
         started = time.monotonic()
         active = self.schedule.active_roles(self.step)
         tasks = self.mixture.next_batch(self.config.trainer.batch_problems)
-        tree = self.engine.rollout_sync(tasks, self.step)
+        tree = self.engine_rollout.rollout_sync(self.world.shard(tasks), self.step)
         rolled = time.monotonic()
         trajectories = tree.trajectories()
         credit = role_advantages(
@@ -185,44 +160,51 @@ class Trainer:
             trajectory.advantage = advantage
         trainable = [t for t in trajectories if t.role in active]
         if self.config.trainer.recompute_logprobs:
-            self._recompute_logprobs(trainable)
+            recompute_logprobs(self.policy, trainable, self.update_config, self.world)
         self.policy.train(True)
-        update = ppo_update(self.policy, self.optimizers, trainable, active, self.update_config)
+        update = ppo_update(
+            self.policy,
+            self.engine.optimizers,
+            trainable,
+            active,
+            self.update_config,
+            self.world,
+        )
         self.policy.train(False)
+        self.engine.sync_generation()
         self.schedule.step = self.step + 1
-        metrics = tree.metrics()
+        tree = self._whole_tree(tree)
+        metrics = tree.metrics() if tree is not None else {}
         metrics.update({f"update/{k}": v for k, v in update.items()})
+        groups = {}
         for role, stats in credit.stats.items():
-            metrics[f"advantage/{role}/zero_variance_groups"] = stats.zero_variance_groups
-            metrics[f"advantage/{role}/singleton_groups"] = stats.singleton_groups
+            groups[f"advantage/{role}/zero_variance_groups"] = stats.zero_variance_groups
+            groups[f"advantage/{role}/singleton_groups"] = stats.singleton_groups
+        metrics.update(self.world.sum_dicts(groups))
         for role in ROLES:
             metrics[f"schedule/{role}_active"] = float(role in active)
         metrics["time/update_s"] = time.monotonic() - rolled
         metrics["time/step_s"] = time.monotonic() - started
-        self._write_samples(tree)
+        if tree is not None:
+            self._write_samples(tree)
         self.step += 1
         return metrics
 
-    def _recompute_logprobs(self, trajectories: list[Trajectory]) -> None:
-        """Old log-probs from the training forward (packed, deterministic), per role weights."""
-        temperature = self.update_config.temperature
-        for role in ROLES:
-            mine = [t for t in trajectories if t.role == role]
-            if not mine:
-                continue
-            ids = [t.prompt_ids + t.response_ids for t in mine]
-            masks = [[0] * len(t.prompt_ids) + [1] * len(t.response_ids) for t in mine]
-            with torch.no_grad(), self.policy.activate(role) as model:
-                device = next(model.parameters()).device
-                for batch in pack_micro_batches(ids, masks, self.update_config.micro_batch_tokens):
-                    logp, _ = packed_token_logprobs(model, batch.to(device), temperature)
-                    for index, values in batch.unpack(logp.float()).items():
-                        start = len(mine[index].prompt_ids)
-                        mine[index].old_logprobs = values[start:].tolist()
+    def _whole_tree(self, mine: RolloutTree) -> RolloutTree | None:
+        """Every rank's share of the step's rollout as one tree on rank 0 (None elsewhere)."""
+        if self.world.size == 1:
+            return mine
+        shares = self.world.gather_objects(mine)
+        if not self.world.is_main:
+            return None
+        problems = [p for share in shares for p in share.problems]
+        timings = {k: max(s.timings.get(k, 0.0) for s in shares) for k in mine.timings}
+        return RolloutTree(mine.settings, problems, mine.step, timings)
 
     def validate(self) -> dict[str, float]:
-        """Sampled end-to-end accuracy on held-out tasks (one design, one execution each)."""
-        if not self.val_tasks:
+        """Sampled end-to-end accuracy on held-out tasks (one design, one execution each);
+        rank 0 validates alone (its generation weights are the whole trained model)."""
+        if not self.val_tasks or not self.world.is_main:
             return {}
         tree = self.val_engine.rollout_sync(self.val_tasks, self.step)
         return {
@@ -241,19 +223,17 @@ class Trainer:
     # ---- the loop --------------------------------------------------------------------------
 
     def train(self) -> dict[str, Any]:
-        """Run (or resume) to `trainer.steps`; returns the last step's metrics."""
+        """Run (or resume) to `trainer.steps`, then export the model to `output_dir/model`;
+        returns the last step's metrics (on rank 0; other ranks return {})."""
         t = self.config.trainer
+        main = self.world.is_main
         if not t.resume:
             refuse_to_overwrite(self.checkpoints, "trainer.resume")
-        save_config(self.config, self.run_dir)
+        if main:
+            save_config(self.config, self.run_dir)
         if t.resume:
             self.resume()
-        logger = MetricsLogger(
-            self.run_dir,
-            tensorboard=self.config.logging.tensorboard,
-            wandb_project=self.config.logging.wandb_project,
-            config=self.config.model_dump(mode="json"),
-        )
+        logger = self._logger() if main else None
         last: dict[str, Any] = {}
         progress = Progress(
             TextColumn("[bold]RL[/]"),
@@ -262,7 +242,7 @@ class Trainer:
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             console=self.console,
-            disable=not self.config.logging.progress,
+            disable=not (self.config.logging.progress and main),
         )
         try:
             with progress:
@@ -272,31 +252,50 @@ class Trainer:
                     metrics = self.run_step()
                     if self.step % t.val_every == 0 or self.step == t.steps:
                         metrics.update(self.validate())
-                    if self.step % self.config.logging.log_every == 0 or self.step == t.steps:
+                    log_now = self.step % self.config.logging.log_every == 0
+                    if logger is not None and (log_now or self.step == t.steps):
                         logger.log(self.step, metrics, active_roles=roles)
                     if self.step % t.save_every == 0 or self.step == t.steps:
                         self.save()
-                    last = metrics
+                    last = metrics if main else {}
                     info = f"{roles} | reward d {metrics.get('reward/designer', 0):.2f} e {metrics.get('reward/executor', 0):.2f} | acc {metrics.get('accuracy/all', 0):.2f}"
                     progress.update(bar, completed=self.step, info=info)
         finally:
-            logger.close()
+            if logger is not None:
+                logger.close()
+        self.export(self.model_dir, last, overwrite=True)
         return last
 
-    def save_model(self, out: str | Path) -> Path:
-        """The current weights as a loadable model directory (see `Policy.save_pretrained`)."""
-        return self.policy.save_pretrained(out, self.tokenizer)
+    def _logger(self) -> MetricsLogger:
+        return MetricsLogger(
+            self.run_dir,
+            tensorboard=self.config.logging.tensorboard,
+            wandb_project=self.config.logging.wandb_project,
+            config=self.config.model_dump(mode="json"),
+        )
+
+    def export(
+        self, out: str | Path, metrics: dict[str, Any] | None = None, *, overwrite: bool = False
+    ) -> Path:
+        """The current weights as a model directory (every rank calls it; rank 0 writes)."""
+        return self.engine.export(out, metrics or {}, overwrite=overwrite, steps=self.step)
 
     def close(self) -> None:
         self.runner.close()
         self.environment.close()
         self.router.close()
+        self.engine.close()
 
 
 def train(config: Config, console: Console | None = None) -> dict[str, Any]:
-    """Build a trainer from `config`, run it, and release its resources."""
+    """Build a trainer from `config`, run it, and release its resources (on this rank)."""
     trainer = Trainer(config, console)
     try:
         return trainer.train()
     finally:
         trainer.close()
+
+
+def train_rank(config: dict[str, Any]) -> dict[str, Any]:
+    """One rank's run from a JSON config: what `distributed.launch` runs on each Ray worker."""
+    return train(Config.model_validate(config))

@@ -20,17 +20,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from metaagentx.config import TrainerConfig
 from metaagentx.rl.loss import PPOLossConfig, ppo_loss
+from metaagentx.rollout.roles import ROLES
 from metaagentx.rollout.trajectory import Trajectory
 from metaagentx.train.attention import packed_attention
+from metaagentx.train.distributed import World
 from metaagentx.train.logprobs import EntropyMode, loss_position_logprobs
+from metaagentx.train.microbatches import MicroBatch, lockstep_micro_batches
 from metaagentx.train.optim import RoleOptimizers
-from metaagentx.train.packing import PackedBatch, pack_micro_batches
 from metaagentx.train.policy import Policy
 
+SINGLE = World()  # the default: one process, no process group
 _MEAN_METRICS = ("pg_loss", "clip_frac", "dual_clip_frac", "approx_kl", "entropy", "kl_ref")
 
 
@@ -41,6 +43,7 @@ class UpdateConfig:
     loss: PPOLossConfig = field(default_factory=PPOLossConfig)
     temperature: float = 1.0  # the rollout's sampling temperature (old log-probs used it)
     micro_batch_tokens: int = 8192
+    logprob_chunk_tokens: int | None = None  # log-probs over token chunks (bounded memory)
     bf16_autocast: bool = False  # CPU or CUDA autocast; log-prob math stays fp32
     mini_batches: int = 1  # optimizer steps per epoch (trajectories dealt round-robin)
     epochs: int = 1  # passes over the trajectories
@@ -55,14 +58,17 @@ class UpdateConfig:
         """The update settings a `trainer:` config section and the rollout temperature give."""
         loss = PPOLossConfig(
             clip_low=trainer.clip_ratio,
-            clip_high=trainer.clip_ratio,
+            clip_high=trainer.clip_ratio_high or trainer.clip_ratio,
+            dual_clip=trainer.dual_clip,
             kl_coef=trainer.kl_coef,
             entropy_coef=trainer.entropy_coef,
+            aggregation=trainer.loss_aggregation,
         )
         return cls(
             loss=loss,
             temperature=temperature,
             micro_batch_tokens=trainer.micro_batch_tokens,
+            logprob_chunk_tokens=trainer.logprob_chunk_tokens,
             bf16_autocast=trainer.bf16_autocast,
         )
 
@@ -100,60 +106,107 @@ def ppo_update(
     trajectories: Sequence[Trajectory],
     active_roles: Iterable[str],
     config: UpdateConfig,
+    world: World = SINGLE,
 ) -> dict[str, float]:
     """Train the active roles on their trajectories: `epochs x mini_batches` optimizer steps.
 
     Trajectories of inactive roles are dropped (counted in `skipped_inactive`). Needs
-    `policy.freeze_reference()` first when `config.loss.kl_coef > 0`. Returns metrics: loss,
-    pg_loss, clip_frac, approx_kl, entropy, kl_ref (token-weighted), grad_norm and lr (last
-    step; per owner too), tokens (forwarded), loss_tokens, tokens_per_s, time_s, counts.
+    `policy.freeze_reference()` first when `config.loss.kl_coef > 0`. Under several ranks
+    each passes its own trajectories and every rank must call this once per step; losses are
+    normalised by the global token counts and metrics are summed over ranks. Returns metrics:
+    loss, pg_loss, clip_frac, approx_kl, entropy, kl_ref (token-weighted), grad_norm and lr
+    (last step; per owner too), tokens (forwarded), loss_tokens, tokens_per_s, time_s, counts.
     """
     start = time.perf_counter()
     active = frozenset(active_roles)
     chosen = [t for t in trajectories if t.role in active]
-    metrics: dict[str, float] = {
+    counts = {
         "trajectories": float(len(chosen)),
         "skipped_inactive": float(len(trajectories) - len(chosen)),
     }
     for role in sorted(active):
-        metrics[f"trajectories/{role}"] = float(sum(t.role == role for t in chosen))
-    if not chosen:
+        counts[f"trajectories/{role}"] = float(sum(t.role == role for t in chosen))
+    metrics = world.sum_dicts(counts)
+    if not metrics["trajectories"]:
         return {**metrics, "optimizer_steps": 0.0, "tokens": 0.0, "time_s": 0.0}
     sums: dict[str, float] = {}
+    last: dict[str, float] = {}
     steps = 0
     for _ in range(config.epochs):
         for part in range(config.mini_batches):
             batch = chosen[part :: config.mini_batches]
-            if not batch:
+            roles = {
+                r
+                for r, n in zip(
+                    ROLES, world.sum([any(t.role == r for t in batch) for r in ROLES]), strict=True
+                )
+                if n
+            }
+            if not roles:
                 continue
-            _accumulate(policy, batch, config, sums)
-            step_metrics = optimizers.step({t.role for t in batch})
+            _accumulate(policy, batch, config, sums, world)
+            step_metrics = optimizers.step(roles)
             squares = 0.0
             for owner, m in step_metrics.items():
-                sums[f"grad_norm/{owner}"] = m["grad_norm"]
-                sums[f"lr/{owner}"] = m["lr"]
-                sums["skipped_steps"] = sums.get("skipped_steps", 0.0) + m["skipped"]
+                last[f"grad_norm/{owner}"] = m["grad_norm"]
+                last[f"lr/{owner}"] = m["lr"]
+                last["skipped_steps"] = last.get("skipped_steps", 0.0) + m["skipped"]
                 squares += m["grad_norm"] ** 2
-            sums["grad_norm"] = math.sqrt(squares)
+            last["grad_norm"] = math.sqrt(squares)
             steps += 1
     elapsed = time.perf_counter() - start
-    metrics.update(_finish(sums, steps))
+    metrics.update(_finish(world.sum_dicts(sums), steps))
+    metrics.update(last)
     metrics.update(optimizer_steps=float(steps), time_s=elapsed)
     metrics["tokens_per_s"] = metrics["tokens"] / elapsed if elapsed > 0 else 0.0
     return metrics
 
 
 def accumulate_gradients(
-    policy: Policy, trajectories: Sequence[Trajectory], config: UpdateConfig
+    policy: Policy,
+    trajectories: Sequence[Trajectory],
+    config: UpdateConfig,
+    world: World = SINGLE,
 ) -> dict[str, float]:
     """Backward the PPO loss of all `trajectories` into the parameters' `.grad`, no step.
 
-    The loss is normalised per owner over all its trajectories here, so the accumulated
-    gradient is that of one batch whatever the micro-batching. Returns the step metrics.
+    The loss is normalised per owner over all its trajectories (on every rank) here, so the
+    accumulated gradient is that of one batch whatever the micro-batching. Returns the metrics.
     """
     sums: dict[str, float] = {}
-    _accumulate(policy, trajectories, config, sums)
-    return _finish(sums, 1)
+    _accumulate(policy, trajectories, config, sums, world)
+    return _finish(world.sum_dicts(sums), 1)
+
+
+def recompute_logprobs(
+    policy: Policy,
+    trajectories: Sequence[Trajectory],
+    config: UpdateConfig,
+    world: World = SINGLE,
+) -> None:
+    """Set each trajectory's old log-probs from the training forward (packed, deterministic,
+    with its role's weights), in step with the other ranks (each passes its own)."""
+    ids = [t.prompt_ids + t.response_ids for t in trajectories]
+    masks = [[0] * len(t.prompt_ids) + [1] * len(t.response_ids) for t in trajectories]
+    roles = [t.role for t in trajectories]
+    with torch.no_grad():
+        for mb in lockstep_micro_batches(
+            policy, world, roles, ids, masks, config.micro_batch_tokens
+        ):
+            logp, _, keep = loss_position_logprobs(
+                mb.model,
+                mb.batch,
+                config.temperature,
+                bf16_autocast=config.bf16_autocast,
+                chunk_tokens=config.logprob_chunk_tokens,
+            )
+            if mb.padding:
+                continue
+            packed = torch.zeros(mb.batch.num_tokens)
+            packed[keep.cpu()] = logp.float().cpu()
+            for index, values in mb.batch.unpack(packed).items():
+                start = len(trajectories[index].prompt_ids)
+                trajectories[index].old_logprobs = values[start:].tolist()
 
 
 def _finish(sums: dict[str, float], steps: int) -> dict[str, float]:
@@ -172,99 +225,95 @@ def _accumulate(
     trajectories: Sequence[Trajectory],
     config: UpdateConfig,
     sums: dict[str, float],
+    world: World,
 ) -> None:
-    """Backward every owner's micro-batches; the models are in train mode meanwhile."""
+    """Backward every owner's micro-batches (in step with the other ranks), normalised by the
+    owner's global token and sequence counts; the models are in train mode meanwhile."""
     seqs = build_sequences(trajectories)
-    by_owner: dict[str, list[int]] = {}
+    owners = list(policy.owners())
+    local = [0.0] * (2 * len(owners))
     for i, role in enumerate(seqs.roles):
-        by_owner.setdefault(policy.owner_of(role), []).append(i)
-    models = policy.modules_for(set(seqs.roles))
+        k = owners.index(policy.owner_of(role))
+        local[2 * k] += sum(seqs.masks[i])
+        local[2 * k + 1] += float(any(seqs.masks[i]))
+    totals = world.sum(local)
+    norms = {o: (totals[2 * k], totals[2 * k + 1]) for k, o in enumerate(owners)}
+    models = policy.all_modules()
     was_training = [m.training for m in models]
-    for m in models:
+    for m in policy.modules_for(ROLES):
         m.train()
     try:
-        for members in by_owner.values():
-            sums["loss"] = sums.get("loss", 0.0) + _accumulate_owner(
-                policy, seqs, members, config, sums
+        batches = lockstep_micro_batches(
+            policy, world, seqs.roles, seqs.ids, seqs.masks, config.micro_batch_tokens
+        )
+        for mb in batches:
+            sums["loss"] = sums.get("loss", 0.0) + _backward_micro_batch(
+                policy, mb, seqs, norms[mb.owner], config, sums
             )
     finally:
         for m, mode in zip(models, was_training, strict=True):
             m.train(mode)
 
 
-def _accumulate_owner(
+def _backward_micro_batch(
     policy: Policy,
+    mb: MicroBatch,
     seqs: TrainSequences,
-    members: list[int],
+    norm: tuple[float, float],
     config: UpdateConfig,
     sums: dict[str, float],
 ) -> float:
-    """Backward every micro-batch of one owner's sequences; returns the summed loss."""
-    role = seqs.roles[members[0]]  # in lora/separate an owner serves one role
+    """Backward one micro-batch's share of its owner's loss; returns that share (0: padding)."""
     loss_cfg = config.loss
-    ids = [seqs.ids[i] for i in members]
-    masks = [seqs.masks[i] for i in members]
-    num_tokens = float(sum(sum(m) for m in masks))
-    num_seqs = float(sum(1 for m in masks if any(m)))
     if loss_cfg.entropy_coef != 0:
         entropy_mode: EntropyMode = "grad"
     else:
         entropy_mode = "metric" if config.entropy_metric else "none"
-    old_lp = [seqs.old[i] for i in members]
-    advantages = [seqs.adv[i] for i in members]
-    total = 0.0
-    with policy.activate(role) as model, packed_attention(model):
-        device = _device_of(model)
-        for batch in pack_micro_batches(ids, masks, config.micro_batch_tokens):
-            batch = batch.to(device)
-            logp, entropy, keep = loss_position_logprobs(
-                model,
-                batch,
-                config.temperature,
-                entropy=entropy_mode,
-                bf16_autocast=config.bf16_autocast,
-            )
-            old = batch.align(old_lp)[0, keep]
-            adv = batch.broadcast(advantages)[0, keep]
-            seq_ids = batch.seq_ids[0, keep]
-            ref = _reference_logprobs(policy, role, batch, config) if loss_cfg.kl_coef else None
-            loss, m = ppo_loss(
-                logp,
-                old,
-                adv,
-                torch.ones_like(logp, dtype=torch.bool),
-                loss_cfg,
-                ref_logprobs=ref,
-                entropy=entropy,
-                seq_ids=seq_ids,
-                num_tokens=num_tokens,
-                num_seqs=num_seqs,
-            )
-            loss.backward()
-            total += float(loss.detach())
-            k = float(keep.numel())
-            sums["weighted_tokens"] = sums.get("weighted_tokens", 0.0) + k
-            for key in _MEAN_METRICS:
-                if key in m:
-                    sums[key] = sums.get(key, 0.0) + m[key] * k
-            sums["tokens"] = sums.get("tokens", 0.0) + batch.num_tokens
-            sums["loss_tokens"] = sums.get("loss_tokens", 0.0) + k
-            sums["micro_batches"] = sums.get("micro_batches", 0.0) + 1.0
-    return total
+    batch = mb.batch
+    logp, entropy, keep = loss_position_logprobs(
+        mb.model,
+        batch,
+        config.temperature,
+        entropy=entropy_mode,
+        bf16_autocast=config.bf16_autocast,
+        chunk_tokens=config.logprob_chunk_tokens,
+    )
+    old = mb.align(seqs.old)[0, keep]
+    adv = mb.broadcast(seqs.adv)[0, keep]
+    ref = _reference_logprobs(policy, mb, config) if loss_cfg.kl_coef else None
+    loss, m = ppo_loss(
+        logp,
+        old,
+        adv,
+        torch.ones_like(logp, dtype=torch.bool),
+        loss_cfg,
+        ref_logprobs=ref,
+        entropy=entropy,
+        seq_ids=batch.seq_ids[0, keep],
+        num_tokens=max(norm[0], 1.0),
+        num_seqs=max(norm[1], 1.0),
+    )
+    (loss * mb.scale).backward()
+    if mb.padding:
+        return 0.0
+    k = float(keep.numel())
+    sums["weighted_tokens"] = sums.get("weighted_tokens", 0.0) + k
+    for key in _MEAN_METRICS:
+        if key in m:
+            sums[key] = sums.get(key, 0.0) + m[key] * k
+    sums["tokens"] = sums.get("tokens", 0.0) + batch.num_tokens
+    sums["loss_tokens"] = sums.get("loss_tokens", 0.0) + k
+    sums["micro_batches"] = sums.get("micro_batches", 0.0) + 1.0
+    return float(loss.detach())
 
 
-def _reference_logprobs(
-    policy: Policy,
-    role: str,
-    batch: PackedBatch,
-    config: UpdateConfig,
-) -> torch.Tensor:
-    with torch.no_grad(), policy.reference(role) as ref, packed_attention(ref):
+def _reference_logprobs(policy: Policy, mb: MicroBatch, config: UpdateConfig) -> torch.Tensor:
+    with torch.no_grad(), policy.reference(mb.role) as ref, packed_attention(ref):
         logp, _, _ = loss_position_logprobs(
-            ref, batch, config.temperature, bf16_autocast=config.bf16_autocast
+            ref,
+            mb.batch,
+            config.temperature,
+            bf16_autocast=config.bf16_autocast,
+            chunk_tokens=config.logprob_chunk_tokens,
         )
     return logp
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device

@@ -1,11 +1,14 @@
-"""Atomic, verifiable training checkpoints that resume a run exactly.
+"""Atomic, verifiable training checkpoints that resume a run exactly, at any world size.
 
-A checkpoint holds everything that decides what the run does next: weights (or adapters),
-optimizer and LR-scheduler state, every RNG (Python, NumPy, torch CPU and CUDA), and a JSON
-`state` the trainer owns (step, data cursor, schedule position, ...). It is written into a
-temporary directory, fsynced and renamed into place, so a crash leaves either the old or the new
-checkpoint, never half of one. A manifest records a SHA-256 per file; a checkpoint whose files
-do not match is skipped with a warning and the previous one is used.
+A checkpoint holds everything that decides what the run does next: weights (or adapters) and
+optimizer moments through `torch.distributed.checkpoint` (each rank writes its shards; any
+world size can read them back, so a run saved by 8 ranks resumes on 4 or on 1), small objects
+rank 0 owns (LR-scheduler states), every rank's RNGs (Python, NumPy, torch CPU and CUDA), and
+a JSON `state` the trainer owns (step, data cursor, schedule position, ...). It is written into
+a temporary directory, fsynced and renamed into place by rank 0 once every rank has written,
+so a crash leaves either the old or the new checkpoint, never half of one. A manifest records
+a SHA-256 per file; a checkpoint whose files do not match is skipped with a warning and the
+previous one is used. The run directory must be on a filesystem all ranks share.
 """
 
 from __future__ import annotations
@@ -22,11 +25,18 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed.checkpoint as dcp
 from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.api import CheckpointException
+
+from metaagentx.train.distributed import World
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+_WEIGHTS = "weights"  # the DCP directory: model and optimizer shards
+_OBJECTS = "objects.pt"
+_SINGLE = World()
 _PREFIX = "step-"
 
 
@@ -99,58 +109,62 @@ def save_checkpoint(
     root: str | Path,
     step: int,
     *,
-    models: Mapping[str, Mapping[str, torch.Tensor]],
-    optimizers: Mapping[str, Mapping[str, Any]] | None = None,
-    schedulers: Mapping[str, Mapping[str, Any]] | None = None,
+    tensors: Mapping[str, Any],
+    objects: Mapping[str, Any] | None = None,
     state: Mapping[str, Any] | None = None,
     keep: int = 2,
+    world: World = _SINGLE,
 ) -> Path:
     """Write checkpoint `step` atomically under `root` and keep only the newest `keep`.
 
-    `models` maps a name to a state dict (a full model, or only a PEFT adapter's weights);
-    optimizers/schedulers map names to their `state_dict()`; `state` must be JSON-serialisable.
+    Every rank calls this. `tensors` is a (nested) state dict of tensors or DTensors, e.g.
+    from `get_model_state_dict` / `get_optimizer_state_dict`, saved with DCP; `objects` are
+    torch.save-able values and `state` JSON values, both taken from rank 0.
     """
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     final = checkpoint_dir(root, step)
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = root / f".tmp-{final.name}"
+    if world.is_main:
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    world.barrier()
     try:
-        files: list[str] = []
-        for name, tensors in models.items():
-            path = tmp / f"model-{name}.safetensors"
-            # clone: tied weights share storage, which safetensors refuses to write twice
-            save_file(
-                {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(path)
-            )
-            files.append(path.name)
-        for kind, group in (("optimizer", optimizers or {}), ("scheduler", schedulers or {})):
-            for name, sd in group.items():
-                path = tmp / f"{kind}-{name}.pt"
-                torch.save(sd, path)
-                files.append(path.name)
+        dcp.save(dict(tensors), checkpoint_id=str(tmp / _WEIGHTS), no_dist=not world.distributed)
         rng_meta, rng_tensors = rng_state()
-        save_file(rng_tensors, str(tmp / "rng.safetensors"))
-        files.append("rng.safetensors")
-        (tmp / "state.json").write_text(json.dumps({"state": dict(state or {}), "rng": rng_meta}))
-        files.append("state.json")
-        manifest = {"step": step, "files": {f: _sha256(tmp / f) for f in files}}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        for f in [*files, MANIFEST]:
-            _fsync_file(tmp / f)
-        _fsync_dir(tmp)
-        if final.exists():  # re-saving a step (e.g. after a resume) replaces it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(root)
+        save_file(rng_tensors, str(tmp / f"rng-{world.rank}.safetensors"))
+        (tmp / f"rng-{world.rank}.json").write_text(json.dumps(rng_meta))
+        if world.is_main:
+            torch.save(dict(objects or {}), tmp / _OBJECTS)
+            (tmp / "state.json").write_text(json.dumps({"state": dict(state or {})}))
+        world.barrier()
+        if world.is_main:
+            _seal(tmp, final, step)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if world.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    world.barrier()
+    if world.is_main:
+        for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _seal(tmp: Path, final: Path, step: int) -> None:
+    """Write the manifest, fsync everything and rename `tmp` into place."""
+    files = sorted(str(f.relative_to(tmp)) for f in tmp.rglob("*") if f.is_file())
+    manifest = {"step": step, "files": {f: _sha256(tmp / f) for f in files}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    for f in [*files, MANIFEST]:
+        _fsync_file(tmp / f)
+    for directory in {(tmp / f).parent for f in files} | {tmp}:
+        _fsync_dir(directory)
+    if final.exists():  # re-saving a step (e.g. after a resume) replaces it
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def verify_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -172,35 +186,42 @@ def verify_checkpoint(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_checkpoint(path: str | Path, *, restore_rng: bool = True) -> dict[str, Any]:
-    """Read a verified checkpoint: {"step", "models", "optimizers", "schedulers", "state"}."""
+def load_checkpoint(
+    path: str | Path,
+    *,
+    tensors: Mapping[str, Any],
+    restore_rng: bool = True,
+    world: World = _SINGLE,
+) -> dict[str, Any]:
+    """Read a verified checkpoint into `tensors` (in place, resharded to this world) and return
+    {"step", "objects", "state", "path"}. RNGs come from this rank's file, or rank 0's when the
+    checkpoint was written by fewer ranks."""
     path = Path(path)
     manifest = verify_checkpoint(path)
-    out: dict[str, Any] = {
-        "step": manifest["step"],
-        "models": {},
-        "optimizers": {},
-        "schedulers": {},
-        "path": path,
-    }
-    for name in manifest["files"]:
-        if name.startswith("model-"):
-            out["models"][name[len("model-") : -len(".safetensors")]] = load_file(str(path / name))
-        elif name.startswith(("optimizer-", "scheduler-")):
-            kind, _, rest = name.partition("-")
-            out[f"{kind}s"][rest[: -len(".pt")]] = torch.load(path / name, weights_only=True)
+    try:
+        dcp.load(dict(tensors), checkpoint_id=str(path / _WEIGHTS), no_dist=not world.distributed)
+    except (Exception, CheckpointException) as exc:  # DCP raises a BaseException
+        raise CheckpointError(f"{path}: its weights do not fit this run: {exc}") from exc
+    objects = torch.load(path / _OBJECTS, weights_only=False)
     saved = json.loads((path / "state.json").read_text())
-    out["state"] = saved["state"]
     if restore_rng:
-        set_rng_state(saved["rng"], load_file(str(path / "rng.safetensors")))
-    return out
+        rank = world.rank if (path / f"rng-{world.rank}.json").is_file() else 0
+        meta = json.loads((path / f"rng-{rank}.json").read_text())
+        set_rng_state(meta, load_file(str(path / f"rng-{rank}.safetensors")))
+    return {"step": manifest["step"], "objects": objects, "state": saved["state"], "path": path}
 
 
-def load_latest_checkpoint(root: str | Path, *, restore_rng: bool = True) -> dict[str, Any] | None:
+def load_latest_checkpoint(
+    root: str | Path,
+    *,
+    tensors: Mapping[str, Any],
+    restore_rng: bool = True,
+    world: World = _SINGLE,
+) -> dict[str, Any] | None:
     """The newest valid checkpoint under `root` (corrupt ones are skipped with a warning)."""
     for path in reversed(list_checkpoints(root)):
         try:
-            return load_checkpoint(path, restore_rng=restore_rng)
+            return load_checkpoint(path, tensors=tensors, restore_rng=restore_rng, world=world)
         except CheckpointError as exc:
             log.warning("skipping checkpoint: %s", exc)
     return None

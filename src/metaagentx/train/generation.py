@@ -31,7 +31,11 @@ def role_router(policy: Policy, tokenizer: PreTrainedTokenizerBase, config: Conf
                 context=context,
                 max_prompt_tokens=g.max_prompt_tokens,
             )
-            by_owner[owner] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000,
-                                                max_prompt_tokens=g.max_prompt_tokens)
+            by_owner[owner] = ContinuousBatcher(
+                generator,
+                g.max_batch_size,
+                g.batch_wait_ms / 1000,
+                max_prompt_tokens=g.max_prompt_tokens,
+            )
         fronts[role] = by_owner[owner]
     return RoleRouter(fronts)

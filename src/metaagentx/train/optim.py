@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from metaagentx.train.fsdp import full_tensor
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -128,7 +130,8 @@ class TrainOptimizer:
         if not grads:
             return 0.0
         max_norm = self.config.max_grad_norm or float("inf")
-        return float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
+        # under FSDP the grads are sharded DTensors and so is the norm (summed over ranks)
+        return float(full_tensor(torch.nn.utils.clip_grad_norm_(grads, max_norm)))
 
     def step(self) -> dict[str, float]:
         """Clip, update, advance the LR schedule and zero the grads.
@@ -226,6 +229,20 @@ class RoleOptimizers:
     def state_dict(self) -> dict[str, dict[str, Any]]:
         """Owner name -> `TrainOptimizer.state_dict()` (one entry per checkpoint optimizer)."""
         return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+
+    def schedule_state(self) -> dict[str, dict[str, Any]]:
+        """Owner -> LR-schedule position and skipped-step count (what DCP does not carry)."""
+        return {
+            name: {"scheduler": opt.scheduler.state_dict(), "skipped_steps": opt.skipped_steps}
+            for name, opt in self.optimizers.items()
+        }
+
+    def load_schedule_state(self, state: Mapping[str, Mapping[str, Any]]) -> None:
+        if set(state) != set(self.optimizers):
+            raise ValueError(f"optimizer owners {sorted(state)} != {sorted(self.optimizers)}")
+        for name, opt in self.optimizers.items():
+            opt.scheduler.load_state_dict(state[name]["scheduler"])
+            opt.skipped_steps = int(state[name]["skipped_steps"])
 
     def load_state_dict(self, state: Mapping[str, Mapping[str, Any]]) -> None:
         if set(state) != set(self.optimizers):

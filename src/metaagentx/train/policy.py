@@ -93,7 +93,19 @@ class Policy:
             return cls("separate", models, {r: r for r in ROLES})
         if sharing == "lora":
             peft_model = _lora_model(model, lora or LoraSettings(), seed)
-            return cls("lora", {r: peft_model for r in ROLES}, {r: r for r in ROLES})
+            policy = cls("lora", {r: peft_model for r in ROLES}, {r: r for r in ROLES})
+            policy._set_adapter(peft_model, EXECUTOR)
+            return policy
+        raise ValueError(f"unknown parameter sharing {sharing!r}")
+
+    @staticmethod
+    def owner_roles(sharing: Sharing) -> dict[str, frozenset[str]]:
+        """Owner name -> the roles it serves under `sharing`, known before any model loads
+        (e.g. to size each owner's LR schedule)."""
+        if sharing == "shared":
+            return {SHARED_OWNER: frozenset(ROLES)}
+        if sharing in ("lora", "separate"):
+            return {r: frozenset({r}) for r in ROLES}
         raise ValueError(f"unknown parameter sharing {sharing!r}")
 
     # ---- which weights serve a role -------------------------------------------------------
@@ -123,11 +135,20 @@ class Policy:
             return
         with self._lock:
             previous = model.active_adapter
-            model.set_adapter(role)
+            self._set_adapter(model, role)
             try:
                 yield model
             finally:
-                model.set_adapter(previous)
+                self._set_adapter(model, previous)
+
+    def _set_adapter(self, model: nn.Module, adapter: str) -> None:
+        """Switch PEFT's active adapter but keep every adapter's `requires_grad` as it was:
+        peft freezes the inactive one, and FSDP2 must see the same trainable set throughout
+        (the inactive adapter gets no gradient anyway: it is not in the forward)."""
+        model.set_adapter(adapter)
+        for role in ROLES:
+            for param in _adapter_parameters(model, role):
+                param.requires_grad_(True)
 
     # ---- what to train --------------------------------------------------------------------
 
@@ -156,6 +177,20 @@ class Policy:
         if self.sharing == "lora":
             return _adapter_parameters(self.models[name], name)
         return [p for p in self.models[name].parameters() if p.requires_grad]
+
+    def named_models(self) -> dict[str, nn.Module]:
+        """Each distinct model once, by a stable name: "policy" (shared), the roles
+        (separate), "adapters" (lora: one model holding both adapters)."""
+        if self.sharing == "lora":
+            return {"adapters": self.models[DESIGNER]}
+        return dict(self.models)
+
+    def all_modules(self) -> list[nn.Module]:
+        """Every distinct model this policy holds, KL references included (for sharding)."""
+        seen: dict[int, nn.Module] = {}
+        for model in [*self.models.values(), *self._references.values()]:
+            seen.setdefault(id(model), model)
+        return list(seen.values())
 
     def train(self, mode: bool = True) -> None:
         for model in self.modules_for(ROLES):
@@ -193,18 +228,12 @@ class Policy:
     # ---- checkpoints ------------------------------------------------------------------------
 
     def save_pretrained(self, out: str | Path, tokenizer: Any) -> Path:
-        """`save_pretrained` the weights and tokenizer for loading as a model directory: `out`
-        (shared), `out/designer` and `out/executor` (separate), or the PEFT adapters (lora)."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if self.sharing == "separate":
-            for role in ROLES:
-                self.model_for(role).save_pretrained(out / role)
-                tokenizer.save_pretrained(out / role)
-        else:
-            self.model_for(EXECUTOR).save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        return out
+        """A loadable model directory at `out`, replacing any earlier one: see
+        `metaagentx.train.export.export_policy` (which this calls with a bare card)."""
+        from metaagentx.train.export import ExportCard, export_policy  # export imports us
+
+        card = ExportCard.for_policy(self)
+        return export_policy(self, tokenizer, out, card=card, overwrite=True)
 
     def state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         """Name -> tensors for `save_checkpoint(models=...)`: whole models, or adapters only."""
