@@ -68,7 +68,11 @@ def _rl_job(spec: dict[str, Any]) -> dict[str, Any]:
         state = engine.resume(spec["checkpoints"])
         assert state is not None, "nothing to resume"
         step = int(state["step"])
-    cfg = UpdateConfig(loss=PPOLossConfig(kl_coef=0.05, entropy_coef=0.01), micro_batch_tokens=48)
+    cfg = UpdateConfig(
+        loss=PPOLossConfig(kl_coef=0.05, entropy_coef=0.01),
+        micro_batch_tokens=48,
+        logprob_chunk_tokens=spec.get("chunk"),
+    )
     while step < spec["steps"]:
         batch = make_batch(24, seed=step)
         problems = sorted({t.problem_id for t in batch})

@@ -113,18 +113,30 @@ def sft_job(nano: Path, data: Path, out: Path) -> dict[str, Any]:
 def test_two_ranks_match_one_process_and_their_checkpoints_resume_on_one(
     nano: Path, sft_data: Path, tmp_path: Path
 ):
-    """RL in every sharing mode and SFT: 3 steps on 2 ranks == 3 steps in one process; the
-    2-rank checkpoint of step 1 resumed here continues to the same weights."""
+    """RL in every sharing mode and SFT: 3 steps on 2 ranks (with activation checkpointing
+    or chunked log-probs) == 3 steps in one process (without); the 2-rank checkpoint of step 1
+    resumed here continues to the same weights."""
     jobs = [
         rl_job(nano, tmp_path / f"two-{m}", m, save_at=1, checkpoints=str(tmp_path / f"ck-{m}"))
         for m in MODES
     ]
+    # memory options change how, not what, is computed: the ranks use them, one process not
+    jobs[0]["overrides"] = ["distributed.activation_checkpointing=true"]
+    jobs[1]["chunk"] = 5  # lora: chunked log-probs through the PEFT model's head under FSDP
+    jobs[2]["overrides"] = ["distributed.activation_checkpointing=true"]
+    jobs[2]["chunk"] = 16
     jobs.append(sft_job(nano, sft_data, tmp_path / "two-sft"))
+    jobs[3]["overrides"].append("sft.logprob_chunk_tokens=8")
     results = torchrun(jobs)
     assert sorted((r["rank"], r["world"]) for r in results) == [(0, 2)] * 4 + [(1, 2)] * 4
     for job in jobs:
         alone = {**copy.deepcopy(job), "out": job["out"].replace("two-", "one-")}
         alone.pop("save_at", None)
+        alone.pop("chunk", None)
+        if job["kind"] == "rl":
+            alone.pop("overrides", None)
+        else:
+            alone["overrides"] = [o for o in job["overrides"] if "chunk" not in o]
         assert in_process(alone)["world"] == 1
         assert_close(weights(job["out"]), weights(alone["out"]))
         initial = {**alone, "out": job["out"].replace("two-", "init-"), "steps": 0}
@@ -146,9 +158,23 @@ def test_a_one_process_checkpoint_resumes_on_two_ranks(nano: Path, tmp_path: Pat
         alone["checkpoints"] = str(tmp_path / f"ck-{mode}")
         in_process(alone)
         jobs.append({**alone, "out": str(tmp_path / f"two-{mode}"), "resume": True})
-    torchrun(jobs)
+    # bf16 parameters and compute, fp32 reductions and master weights (FSDP mixed precision)
+    mixed = rl_job(nano, tmp_path / "two-bf16", "shared")
+    mixed["overrides"] = ["distributed.param_dtype=bfloat16"]
+    torchrun([*jobs, mixed])
     for job in jobs:
         assert_close(weights(job["out"]), weights(job["out"].replace("two-", "one-")))
+    trained = weights(mixed["out"])
+    assert all(t.dtype == torch.float32 for t in trained["policy"].values())
+    in_process({**mixed, "out": str(tmp_path / "init"), "steps": 0, "overrides": []})
+    with pytest.raises(AssertionError, match="differs by"):
+        assert_close(weights(tmp_path / "init"), trained, tol=10 * TOL)
+
+
+def test_cpu_offload_without_a_gpu_is_refused(nano: Path, tmp_path: Path):
+    job = rl_job(nano, tmp_path / "x", "shared", overrides=["distributed.cpu_offload=true"])
+    with pytest.raises(ValueError, match="no GPU memory to save"):
+        in_process(job)
 
 
 def test_ray_train_workers_match_one_process(nano: Path, tmp_path: Path):

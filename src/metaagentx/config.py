@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from metaagentx.sandbox.settings import SandboxSettings
 
@@ -365,6 +365,12 @@ class DistributedConfig(_Section):
     fsdp: Literal["auto", "on", "off"] = Field(
         "auto", description="Shard weights, gradients and optimizer state with FSDP2; auto: when more than one rank."
     )
+    @field_validator("fsdp", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        """YAML reads a bare on/off as true/false; take them as the words."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     param_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="FSDP mixed precision: dtype of gathered parameters and compute (master weights stay in model.dtype)."
     )

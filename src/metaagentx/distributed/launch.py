@@ -106,6 +106,7 @@ def launch(entry: Callable[[dict[str, Any]], T], config: Config) -> T:
         backend=d.backend,
         address=d.ray_address,
         cpus_per_worker=d.cpus_per_trainer,
+        storage_path=Path(config.output_dir) / "ray",  # shared by the nodes, like output_dir
     )
 
 

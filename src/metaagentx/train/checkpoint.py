@@ -19,7 +19,9 @@ import logging
 import os
 import random
 import shutil
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +133,8 @@ def save_checkpoint(
         tmp.mkdir()
     world.barrier()
     try:
-        dcp.save(dict(tensors), checkpoint_id=str(tmp / _WEIGHTS), no_dist=not world.distributed)
+        with _single_process_is_intended():
+            dcp.save(dict(tensors), checkpoint_id=str(tmp / _WEIGHTS), no_dist=not world.distributed)
         rng_meta, rng_tensors = rng_state()
         save_file(rng_tensors, str(tmp / f"rng-{world.rank}.safetensors"))
         (tmp / f"rng-{world.rank}.json").write_text(json.dumps(rng_meta))
@@ -199,7 +202,8 @@ def load_checkpoint(
     path = Path(path)
     manifest = verify_checkpoint(path)
     try:
-        dcp.load(dict(tensors), checkpoint_id=str(path / _WEIGHTS), no_dist=not world.distributed)
+        with _single_process_is_intended():
+            dcp.load(dict(tensors), checkpoint_id=str(path / _WEIGHTS), no_dist=not world.distributed)
     except (Exception, CheckpointException) as exc:  # DCP raises a BaseException
         raise CheckpointError(f"{path}: its weights do not fit this run: {exc}") from exc
     objects = torch.load(path / _OBJECTS, weights_only=False)
@@ -225,6 +229,14 @@ def load_latest_checkpoint(
         except CheckpointError as exc:
             log.warning("skipping checkpoint: %s", exc)
     return None
+
+
+@contextmanager
+def _single_process_is_intended() -> Iterator[None]:
+    """DCP warns on every save and load without a process group; one process is our default."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is (disabled|unavailable)")
+        yield
 
 
 def _sha256(path: Path) -> str:

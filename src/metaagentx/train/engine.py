@@ -44,7 +44,12 @@ from metaagentx.train.checkpoint import (
 )
 from metaagentx.train.distributed import World, close_world, init_world
 from metaagentx.train.export import ExportCard, export_policy
-from metaagentx.train.fsdp import copy_weights, enable_activation_checkpointing, shard_model
+from metaagentx.train.fsdp import (
+    DTYPES,
+    copy_weights,
+    enable_activation_checkpointing,
+    shard_model,
+)
 from metaagentx.train.optim import OptimConfig, RoleOptimizers
 from metaagentx.train.policy import LoraSettings, Policy
 
@@ -64,6 +69,11 @@ class TrainingEngine:
         if not config.model.path:
             raise ValueError("model.path is not set: point it at a model directory")
         d = config.distributed
+        if d.cpu_offload and not config.model.device.startswith("cuda"):
+            raise ValueError(
+                "distributed.cpu_offload moves FSDP shards off the GPU; with "
+                f"model.device={config.model.device} there is no GPU memory to save"
+            )
         self.config = config
         self.sharded = d.fsdp == "on" or (d.fsdp == "auto" and _planned_world(d) > 1)
         self.world: World = init_world(
@@ -85,7 +95,8 @@ class TrainingEngine:
             device=str(self.world.device),
             attn_implementation=config.model.attn_implementation,
         )
-        replica = copy.deepcopy(model) if self.sharded else None
+        # the generation copy computes in the FSDP compute dtype: a bf16 copy is half the memory
+        replica = copy.deepcopy(model).to(DTYPES[d.param_dtype]) if self.sharded else None
         self.policy = self._build_policy(model)
         if reference:
             self.policy.freeze_reference()

@@ -17,7 +17,7 @@ from torch import nn
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def decoder_layers(model: nn.Module) -> list[nn.Module]:
@@ -43,7 +43,7 @@ def shard_model(
     """Apply FSDP2 to `model` in place, layer by layer and then the root; returns it."""
     kwargs: dict[str, object] = {
         "mp_policy": MixedPrecisionPolicy(
-            param_dtype=_DTYPES[param_dtype], reduce_dtype=_DTYPES[reduce_dtype]
+            param_dtype=DTYPES[param_dtype], reduce_dtype=DTYPES[reduce_dtype]
         )
     }
     if cpu_offload:
