@@ -56,3 +56,28 @@ def test_base_cycles_and_unknown_keys_in_a_base_fail_clearly(tmp_path: Path):
     (tmp_path / "e.yaml").write_text("base: missing.yaml\n")
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "e.yaml")
+
+
+@pytest.mark.parametrize("name", ["qwen3_4b", "qwen3_8b"])
+def test_paper_configs_shard_over_8_ranks_with_a_problem_each(name: str):
+    config = load_config(CONFIGS / "paper" / f"{name}.yaml")
+    d = config.distributed
+    assert d.fsdp == "on" and d.num_trainers == 8
+    assert config.trainer.batch_problems % d.num_trainers == 0
+    assert config.trainer.batch_problems >= d.num_trainers
+    assert config.trainer.logprob_chunk_tokens is not None
+    assert config.sft.logprob_chunk_tokens is not None
+    # fp32 masters, bf16 compute and bf16 generation copy (hence the bf16 export)
+    assert d.param_dtype == "bfloat16" and config.model.dtype == "float32"
+
+
+def test_one_gpu_lora_config_is_unsharded():
+    config = load_config(CONFIGS / "paper" / "qwen3_8b_lora_1gpu.yaml")
+    assert config.distributed.num_trainers == 1 and config.distributed.fsdp == "off"
+    assert config.model.parameter_sharing == "lora"
+    assert config.model.dtype == "bfloat16"
+
+
+def test_lora_ablation_freezes_a_bf16_base():
+    config = load_config(CONFIGS / "ablations" / "lora.yaml")
+    assert config.model.parameter_sharing == "lora" and config.model.dtype == "bfloat16"

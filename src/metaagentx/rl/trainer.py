@@ -106,7 +106,7 @@ class Trainer:
         self.val_tasks = validation_tasks(config)
         self.router = role_router(self.engine.generation_policy, self.tokenizer, config)
         self.runner = self.environment.runner(self.router)
-        self.engine_rollout = RolloutEngine(self.router, self.runner, settings, self.environment)
+        self.rollouts = RolloutEngine(self.router, self.runner, settings, self.environment)
         self.val_engine = RolloutEngine(
             self.router,
             self.runner,
@@ -148,7 +148,7 @@ class Trainer:
         started = time.monotonic()
         active = self.schedule.active_roles(self.step)
         tasks = self.mixture.next_batch(self.config.trainer.batch_problems)
-        tree = self.engine_rollout.rollout_sync(self.world.shard(tasks), self.step)
+        tree = self.rollouts.rollout_sync(self.world.shard(tasks), self.step)
         rolled = time.monotonic()
         trajectories = tree.trajectories()
         credit = role_advantages(

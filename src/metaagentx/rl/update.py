@@ -135,13 +135,7 @@ def ppo_update(
     for _ in range(config.epochs):
         for part in range(config.mini_batches):
             batch = chosen[part :: config.mini_batches]
-            roles = {
-                r
-                for r, n in zip(
-                    ROLES, world.sum([any(t.role == r for t in batch) for r in ROLES]), strict=True
-                )
-                if n
-            }
+            roles = _roles_on_any_rank(batch, world)
             if not roles:
                 continue
             _accumulate(policy, batch, config, sums, world)
@@ -207,6 +201,12 @@ def recompute_logprobs(
             for index, values in mb.batch.unpack(packed).items():
                 start = len(trajectories[index].prompt_ids)
                 trajectories[index].old_logprobs = values[start:].tolist()
+
+
+def _roles_on_any_rank(batch: Sequence[Trajectory], world: World) -> set[str]:
+    """Roles with a trajectory in this mini-batch on some rank: their owners step everywhere."""
+    present = world.sum([float(any(t.role == r for t in batch)) for r in ROLES])
+    return {r for r, n in zip(ROLES, present, strict=True) if n}
 
 
 def _finish(sums: dict[str, float], steps: int) -> dict[str, float]:
