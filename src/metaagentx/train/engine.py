@@ -75,7 +75,7 @@ class TrainingEngine:
                 f"model.device={config.model.device} there is no GPU memory to save"
             )
         self.config = config
-        self.sharded = d.fsdp == "on" or (d.fsdp == "auto" and _planned_world(d) > 1)
+        self.sharded = d.fsdp == "on" or (d.fsdp == "auto" and _planned_world() > 1)
         self.world: World = init_world(
             launcher=d.launcher,
             backend=d.backend,
@@ -100,6 +100,17 @@ class TrainingEngine:
         self.policy = self._build_policy(model)
         if reference:
             self.policy.freeze_reference()
+        self._prepare_for_training()
+        self.generation_policy = self._build_policy(replica) if replica is not None else self.policy
+        self.policy.train(False)
+        self.generation_policy.train(False)
+        self.optimizers = RoleOptimizers(
+            self.policy.owners(), learning_rates, optim, total_steps=horizons
+        )
+
+    def _prepare_for_training(self) -> None:
+        """Activation checkpointing, then FSDP2 on every model (KL references included)."""
+        d = self.config.distributed
         if d.activation_checkpointing:
             for module in self.policy.modules_for(ROLES):
                 enable_activation_checkpointing(module)
@@ -111,12 +122,6 @@ class TrainingEngine:
                     reduce_dtype=d.reduce_dtype,
                     cpu_offload=d.cpu_offload,
                 )
-        self.generation_policy = self._build_policy(replica) if replica is not None else self.policy
-        self.policy.train(False)
-        self.generation_policy.train(False)
-        self.optimizers = RoleOptimizers(
-            self.policy.owners(), learning_rates, optim, total_steps=horizons
-        )
 
     def _build_policy(self, model: nn.Module) -> Policy:
         m = self.config.model
@@ -233,7 +238,7 @@ class TrainingEngine:
         close_world(self.world)
 
 
-def _planned_world(d: Any) -> int:
+def _planned_world() -> int:
     """World size before the group exists: an existing group's, else torchrun's WORLD_SIZE."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
