@@ -87,7 +87,8 @@ def _rl_job(spec: dict[str, Any]) -> dict[str, Any]:
         if step == spec.get("save_at"):
             engine.save(spec["checkpoints"], step, {"step": step}, keep=2)
     _write_weights(engine, spec)
-    return {"rank": world.rank, "world": world.size, "step": step}
+    masters = sorted({str(p.dtype) for p in engine.policy.models[engine.policy.owner_of(EXECUTOR)].parameters()})
+    return {"rank": world.rank, "world": world.size, "step": step, "masters": masters}
 
 
 def _sft_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +113,8 @@ def _write_weights(engine: TrainingEngine, spec: dict[str, Any]) -> None:
 if __name__ == "__main__":
     # several jobs share one process group (created by the first engine, left for the next)
     for job in json.loads(Path(sys.argv[1]).read_text()):
-        print(json.dumps(run_job(job)))
+        result = run_job(job)  # one file per rank: ranks printing at once interleave lines
+        Path(job["out"]).mkdir(parents=True, exist_ok=True)
+        (Path(job["out"]) / f"result-{result['rank']}.json").write_text(json.dumps(result))
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -150,8 +150,7 @@ class TrainingEngine:
         """What DCP saves and loads in place: trainable weights and optimizer moments."""
         options = StateDictOptions(ignore_frozen_params=True)
         models = {
-            name: get_model_state_dict(module, options=options)
-            for name, module in self.policy.named_models().items()
+            name: trainable_state_dict(module) for name, module in self.policy.named_models().items()
         }
         optimizers = {}
         for owner, opt in self.optimizers.optimizers.items():
@@ -238,6 +237,15 @@ class TrainingEngine:
         close_world(self.world)
 
 
+def trainable_state_dict(module: nn.Module) -> dict[str, Any]:
+    """The trainable tensors of `module` (sharded or not) by name: what a checkpoint keeps of
+    a model (the adapters alone in lora: the frozen base is reloaded from model.path)."""
+    trainable = {n for n, p in module.named_parameters(remove_duplicate=False) if p.requires_grad}
+    state = get_model_state_dict(module, options=StateDictOptions(ignore_frozen_params=True))
+    # a tied LM head is listed under its own name, which ignore_frozen_params does not check
+    return {k: v for k, v in state.items() if k in trainable}
+
+
 def _planned_world() -> int:
     """World size before the group exists: an existing group's, else torchrun's WORLD_SIZE."""
     if dist.is_available() and dist.is_initialized():
@@ -266,12 +274,8 @@ def export_checkpoint(
     policy = Policy.build(
         model, m.parameter_sharing, lora=LoraSettings(r=m.lora_r, alpha=m.lora_alpha), seed=0
     )
-    options = StateDictOptions(ignore_frozen_params=True)
     tensors = {
-        "models": {
-            name: get_model_state_dict(module, options=options)
-            for name, module in policy.named_models().items()
-        }
+        "models": {name: trainable_state_dict(m) for name, m in policy.named_models().items()}
     }
     if source.name.startswith("step-"):
         loaded = load_checkpoint(source, tensors=tensors, restore_rng=False)

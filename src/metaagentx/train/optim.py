@@ -153,19 +153,6 @@ class TrainOptimizer:
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Optimizer moments, schedule position and peak LR (torch.save-able)."""
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "skipped_steps": self.skipped_steps,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.skipped_steps = int(state["skipped_steps"])
-
 
 class RoleOptimizers:
     """One `TrainOptimizer` per parameter owner; per-role peak learning rates.
@@ -226,10 +213,6 @@ class RoleOptimizers:
         for opt in self.optimizers.values():
             opt.zero_grad()
 
-    def state_dict(self) -> dict[str, dict[str, Any]]:
-        """Owner name -> `TrainOptimizer.state_dict()` (one entry per checkpoint optimizer)."""
-        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
-
     def schedule_state(self) -> dict[str, dict[str, Any]]:
         """Owner -> LR-schedule position and skipped-step count (what DCP does not carry)."""
         return {
@@ -243,12 +226,6 @@ class RoleOptimizers:
         for name, opt in self.optimizers.items():
             opt.scheduler.load_state_dict(state[name]["scheduler"])
             opt.skipped_steps = int(state[name]["skipped_steps"])
-
-    def load_state_dict(self, state: Mapping[str, Mapping[str, Any]]) -> None:
-        if set(state) != set(self.optimizers):
-            raise ValueError(f"optimizer owners {sorted(state)} != {sorted(self.optimizers)}")
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state[name])
 
 
 def updates_per_owner(

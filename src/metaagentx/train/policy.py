@@ -225,7 +225,7 @@ class Policy:
             with model.disable_adapter():
                 yield model
 
-    # ---- checkpoints ------------------------------------------------------------------------
+    # ---- export -------------------------------------------------------------------------------
 
     def save_pretrained(self, out: str | Path, tokenizer: Any) -> Path:
         """A loadable model directory at `out`, replacing any earlier one: see
@@ -234,46 +234,6 @@ class Policy:
 
         card = ExportCard.for_policy(self)
         return export_policy(self, tokenizer, out, card=card, overwrite=True)
-
-    def state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Name -> tensors for `save_checkpoint(models=...)`: whole models, or adapters only."""
-        if self.sharing == "lora":
-            from peft import get_peft_model_state_dict
-
-            model = self.models[DESIGNER]
-            return {
-                f"adapter-{r}": dict(get_peft_model_state_dict(model, adapter_name=r))
-                for r in ROLES
-            }
-        return {name: model.state_dict() for name, model in self.models.items()}
-
-    def load_state_dicts(self, state: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
-        """Inverse of `state_dicts` (strict: names and keys must match)."""
-        expected = set(self.state_dicts())
-        if set(state) != expected:
-            raise ValueError(
-                f"checkpoint holds {sorted(state)}, this policy needs {sorted(expected)}"
-            )
-        if self.sharing != "lora":
-            for name, model in self.models.items():
-                model.load_state_dict(dict(state[name]), strict=True)
-            return
-        from peft import set_peft_model_state_dict
-
-        model = self.models[DESIGNER]
-        for role in ROLES:
-            sd = dict(state[f"adapter-{role}"])
-            mine = get_adapter_keys(model, role)
-            if set(sd) != mine:
-                raise ValueError(f"adapter {role!r}: keys differ from this model's adapter")
-            set_peft_model_state_dict(model, sd, adapter_name=role)
-
-
-def get_adapter_keys(model: nn.Module, role: str) -> set[str]:
-    """Keys `get_peft_model_state_dict` gives for `role`'s adapter."""
-    from peft import get_peft_model_state_dict
-
-    return set(get_peft_model_state_dict(model, adapter_name=role))
 
 
 def _lora_model(model: nn.Module, settings: LoraSettings, seed: int) -> nn.Module:
