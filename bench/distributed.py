@@ -196,10 +196,8 @@ class ScalingSpec:
 
 def _launch(model: Path, spec: ScalingSpec, ranks: int, threads: int, fsdp: str) -> dict:
     """One configuration in a fresh launch of the worker; rank 0's JSON summary."""
-    job = {
-        **asdict(spec), "model": str(model), "threads": threads,
-        "overrides": ["model.device=cpu", f'distributed.fsdp="{fsdp}"'],
-    }  # fmt: skip  (quoted: YAML reads a bare on/off as a boolean, which the config refuses)
+    overrides = ["model.device=cpu", f"distributed.fsdp={fsdp}"]
+    job = {**asdict(spec), "model": str(model), "threads": threads, "overrides": overrides}
     job_file = model.parent / f"job-{ranks}x{threads}-{fsdp}.json"
     job_file.write_text(json.dumps(job))
     if ranks == 1 and fsdp == "off":
@@ -230,9 +228,16 @@ def scaling_table(spec: ScalingSpec, runs: list[tuple[int, int, str]]) -> str:
     load_after = os.getloadavg()
     rows = {}
     for run, launches in results.items():
-        update = statistics.median(s for r in launches for s in r["update_s"])
+        steps = [s for r in launches for s in r["update_s"]]
         sync = statistics.median(s for r in launches for s in r["sync_s"])
-        rows[run] = (update, sync, launches[0]["tokens"], launches[0]["sharded"])
+        spread = (min(steps), max(steps))
+        rows[run] = (
+            statistics.median(steps),
+            sync,
+            launches[0]["tokens"],
+            launches[0]["sharded"],
+            spread,
+        )
     return _scaling_markdown(spec, params, rows, load_before, load_after)
 
 
@@ -245,7 +250,7 @@ def _scaling_markdown(spec, params, rows, load_before, load_after) -> str:
         "/".join(f"{x:.1f}" for x in load) + when
         for load, when in ((load_before, " before"), (load_after, " after"))
     )
-    busy = max(load_before[0], load_after[0]) > (os.cpu_count() or 1) / 2
+    busy = load_before[0] > (os.cpu_count() or 1) / 2  # "after" counts this bench's own ranks
     lines = [
         f"RL update (`ppo_update` + `sync_generation`), Qwen3 {spec.size} "
         f"{shape.hidden_size}x{shape.num_layers} with random weights ({params / 1e6:.2f}M "
@@ -255,24 +260,26 @@ def _scaling_markdown(spec, params, rows, load_before, load_after) -> str:
         f"{spec.steps * spec.rounds} steps after a warm-up step, each configuration in a fresh "
         f"launch; a step's time is its slowest rank's. {os.cpu_count()} cores: 1 rank x 2 threads "
         "and 2 ranks x 1 thread use the same cores (the fair pair); 1 rank x 1 thread is the "
-        f"baseline of the speed-up. Load average {loads}"
+        f"baseline of the speed-up. Load average (1/5/15 min) {loads}"
         + (" (a busy shared machine: timings are noisy)." if busy else "."),
         "",
-        "| ranks | threads/rank | fsdp | update s/step | sync s/step | tokens/s | "
+        "| ranks | threads/rank | fsdp | update s/step | min-max s | sync s/step | tokens/s | "
         "speed-up vs 1 process x 1 thread | vs 1 process x 2 threads | scaling efficiency |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for (ranks, threads, _), (update, sync, _, sharded) in rows.items():
+    for (ranks, threads, _), (update, sync, _, sharded, (low, high)) in rows.items():
         up1 = f"{base1[0] / update:.2f}x" if base1 else "n/a"
         up2 = f"{base2[0] / update:.2f}x" if base2 else "n/a"
         eff = f"{base1[0] / update / (ranks * threads):.0%}" if base1 else "n/a"
         lines.append(
             f"| {ranks} | {threads} | {'on' if sharded else 'off'} | {update:.2f} | "
-            f"{sync:.3f} | {tokens / update:,.0f} | {up1} | {up2} | {eff} |"
+            f"{low:.2f}-{high:.2f} | {sync:.3f} | {tokens / update:,.0f} | {up1} | {up2} | {eff} |"
         )
     lines.append(
         "\ntokens/s: all ranks' forwarded tokens per second of update. Scaling efficiency: "
-        "speed-up vs 1 process x 1 thread / cores used (ranks x threads)."
+        "speed-up vs 1 process x 1 thread / cores used (ranks x threads). With other work on "
+        "the cores, a 2-thread process is the fragile one: its OpenMP threads wait for each "
+        "other at every parallel region, so one preempted thread stalls both (min-max shows it)."
     )
     return "\n".join(lines)
 

@@ -102,6 +102,8 @@ def timed_steps(
     step (every rank gets them). `probe()` adds this rank's extra numbers (e.g. memory)."""
     for _ in range(warmup):
         _timed_step(engine, local, cfg, recompute)
+    if probe is not None:
+        probe()  # a read-and-reset probe starts the timed steps afresh
     records = []
     for _ in range(steps):
         record = _timed_step(engine, local, cfg, recompute)

@@ -57,7 +57,11 @@ def shard_model(
 def enable_activation_checkpointing(model: nn.Module) -> None:
     """Recompute each decoder layer in backward (transformers' non-reentrant checkpointing)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x's name
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def full_tensor(value: torch.Tensor) -> torch.Tensor:
