@@ -32,7 +32,7 @@ from metaagentx.train.checkpoint import (
 )
 from metaagentx.train.engine import TrainingEngine
 from metaagentx.train.generation import role_router
-from metaagentx.train.logger import MetricsLogger
+from metaagentx.train.logger import run_logger
 from metaagentx.train.optim import OptimConfig, updates_per_owner
 from metaagentx.train.policy import Policy
 
@@ -233,7 +233,7 @@ class Trainer:
             save_config(self.config, self.run_dir)
         if t.resume:
             self.resume()
-        logger = self._logger() if main else None
+        logger = run_logger(self.config) if main else None
         last: dict[str, Any] = {}
         progress = Progress(
             TextColumn("[bold]RL[/]"),
@@ -265,14 +265,6 @@ class Trainer:
                 logger.close()
         self.export(self.model_dir, last, overwrite=True)
         return last
-
-    def _logger(self) -> MetricsLogger:
-        return MetricsLogger(
-            self.run_dir,
-            tensorboard=self.config.logging.tensorboard,
-            wandb_project=self.config.logging.wandb_project,
-            config=self.config.model_dump(mode="json"),
-        )
 
     def export(
         self, out: str | Path, metrics: dict[str, Any] | None = None, *, overwrite: bool = False

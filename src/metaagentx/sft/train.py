@@ -32,7 +32,7 @@ from metaagentx.train.checkpoint import (
     refuse_to_overwrite,
 )
 from metaagentx.train.engine import TrainingEngine
-from metaagentx.train.logger import MetricsLogger
+from metaagentx.train.logger import run_logger
 from metaagentx.train.logprobs import loss_position_logprobs
 from metaagentx.train.microbatches import lockstep_micro_batches
 from metaagentx.train.optim import OptimConfig
@@ -203,16 +203,7 @@ class SFTTrainer:
                 f"{roles[EXECUTOR]} executor; skipped {dict(self.dataset.skipped) or 'none'})",
                 highlight=False,
             )
-        logger = (
-            MetricsLogger(
-                self.run_dir,
-                tensorboard=self.config.logging.tensorboard,
-                wandb_project=self.config.logging.wandb_project,
-                config=self.config.model_dump(mode="json"),
-            )
-            if main
-            else None
-        )
+        logger = run_logger(self.config) if main else None
         progress = Progress(
             TextColumn("[bold]SFT[/]"),
             BarColumn(),

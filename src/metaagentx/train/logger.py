@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from metaagentx.config import Config
+
 
 class MetricsLogger:
     """Append one JSON object per step to `metrics.jsonl`; mirror scalars to TensorBoard/W&B.
@@ -82,3 +84,13 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def run_logger(config: Config) -> MetricsLogger:
+    """The metrics logger of a training run, set up from its config (`logging.*`)."""
+    return MetricsLogger(
+        config.output_dir,
+        tensorboard=config.logging.tensorboard,
+        wandb_project=config.logging.wandb_project,
+        config=config.model_dump(mode="json"),
+    )
