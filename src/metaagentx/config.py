@@ -237,7 +237,8 @@ class TrainerConfig(_Section):
         description="Compute log-probs over this many tokens at a time, so memory is bounded by chunk x vocabulary instead of tokens x vocabulary (set it for large vocabularies, e.g. 1024 for Qwen3); none: all at once.",
     )
     bf16_autocast: bool = Field(
-        False, description="bf16 autocast for the update (1.6-2.3x faster on recent CPUs)."
+        False,
+        description="bf16 autocast for the update: faster on GPUs and on CPUs with native bf16 matmuls (1.6-2.3x measured on one), ~10x slower on AVX2-only CPUs (see bench/README.md).",
     )
     save_every: int = Field(10, ge=1, description="Checkpoint every k steps.")
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk.")
