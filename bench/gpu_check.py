@@ -23,7 +23,6 @@ the run was on a GPU.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import tempfile
@@ -31,64 +30,37 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from transformers import Qwen3Config, Qwen3ForCausalLM
 from transformers.utils import logging as hf_logging
 from update import make_trajectories
 
 from distributed_worker import build_engine, model_vocab, timed_steps
 from metaagentx.rl.update import UpdateConfig
-from metaagentx.tiny import BOS_TOKEN, EOS_TOKEN, build_tokenizer
-from metaagentx.train.distributed import World, world_from_env
+from metaagentx.tiny import SIZES, TinySize, build_model, build_tokenizer
+from metaagentx.train.distributed import World, close_world, init_world
 
 GIB = 1024**3
-# hidden, layers, heads, KV heads, head_dim, intermediate
 SHAPES = {
-    "0.6b": (1024, 28, 16, 8, 128, 3072),  # Qwen3-0.6B
-    "tiny": (128, 2, 4, 2, 32, 512),  # tiny.py's "tiny"
+    "0.6b": TinySize(  # Qwen3-0.6B
+        hidden_size=1024,
+        num_layers=28,
+        num_heads=16,
+        num_kv_heads=8,
+        intermediate_size=3072,
+        head_dim=128,
+    ),
+    "tiny": SIZES["tiny"],
 }
 
 
 def build_model_dir(out: Path, shape: str, vocab: int, seed: int = 0) -> Path:
-    """Save a random-weight Qwen3 of `shape` and a small local tokenizer into `out`."""
-    hidden, layers, heads, kv_heads, head_dim, intermediate = SHAPES[shape]
+    """Save a random-weight Qwen3 of `shape` at vocabulary `vocab` and a small local
+    tokenizer into `out` (token ids used here stay below the tokenizer's size)."""
     tokenizer = build_tokenizer(vocab_size=1024)
-    if len(tokenizer) > vocab:
-        raise ValueError(f"--vocab {vocab} is below the tokenizer's {len(tokenizer)} tokens")
-    config = Qwen3Config(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        head_dim=head_dim,
-        max_position_embeddings=40960,
-        rope_theta=1_000_000.0,
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.convert_tokens_to_ids(BOS_TOKEN),
-        eos_token_id=tokenizer.convert_tokens_to_ids(EOS_TOKEN),
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Qwen3ForCausalLM(config)
+    model = build_model(tokenizer, SHAPES[shape], seed=seed, max_positions=40960, vocab_size=vocab)
     hf_logging.disable_progress_bar()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
-
-
-def _start_group(device: str) -> tuple[int, int, int]:
-    """Under torchrun, make the process group here (the model is built once per node before
-    the engine exists; the engine then uses this group). Returns (rank, size, local rank)."""
-    env = world_from_env()
-    if "WORLD_SIZE" not in os.environ:
-        return env
-    if device == "cuda":
-        torch.cuda.set_device(env.local_rank)
-    dist.init_process_group("nccl" if device == "cuda" else "gloo")
-    return env
 
 
 def _model_dir(args: argparse.Namespace, local_rank: int) -> tuple[Path, bool]:
@@ -147,7 +119,9 @@ def main() -> None:
     args = _arguments()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda but no GPU is visible (use --device cpu to smoke-test)")
-    _, _, local_rank = _start_group(args.device)
+    # the group exists before the engine: each node's local rank 0 builds the model first
+    group = init_world(device=args.device)
+    local_rank = group.local_rank
     model_dir, temporary = _model_dir(args, local_rank)
     engine = build_engine(
         model_dir,
@@ -186,9 +160,8 @@ def main() -> None:
     if world.is_main:
         print(_report(args, world, params, records, loads))
     engine.close()
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    world.barrier()
+    close_world(group)
     if temporary and local_rank == 0:
         shutil.rmtree(model_dir, ignore_errors=True)
 
@@ -206,7 +179,9 @@ def _where(world: World) -> str:
 def _report(args, world: World, params: int, records, loads) -> str:
     """The markdown tables rank 0 prints."""
     cuda = world.device.type == "cuda"
-    hidden, layers, heads, kv_heads, head_dim, inter = SHAPES[args.shape]
+    s = SHAPES[args.shape]
+    hidden, layers, heads, kv_heads = s.hidden_size, s.num_layers, s.num_heads, s.num_kv_heads
+    head_dim, inter = s.head_dim or hidden // heads, s.intermediate_size
     tokens = records[0][0]["tokens"]
     lines = [
         _where(world),

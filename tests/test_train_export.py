@@ -235,17 +235,6 @@ def test_interrupted_export_leaves_no_partial_output(
         assert list(tmp_path.iterdir()) == []
 
 
-def test_policy_save_pretrained_delegates_to_export(
-    tiny_model_dir, tokenizer, ids, tmp_path, lora_policy
-):
-    expected = _role_logits(lora_policy, ids)
-    out = lora_policy.save_pretrained(tmp_path / "model", tokenizer)
-    loaded = PeftModel.from_pretrained(_load(tiny_model_dir), out / "designer").eval()
-    torch.testing.assert_close(_logits(loaded, ids), expected["designer"], atol=1e-6, rtol=0)
-    assert lora_policy.save_pretrained(out, tokenizer) == out  # saving again replaces it
-    check_export_dir(out)
-
-
 @pytest.fixture()
 def hub_calls(monkeypatch) -> list[tuple[str, dict]]:
     calls: list[tuple[str, dict]] = []

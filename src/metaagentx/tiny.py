@@ -70,6 +70,7 @@ class TinySize:
     num_heads: int
     num_kv_heads: int
     intermediate_size: int
+    head_dim: int | None = None  # default hidden_size // num_heads (Qwen3-0.6B: 128, not 64)
 
 
 # 128x2 learned the quickstart task's copying on a 2-core budget; 256x4 did not (shared notes).
@@ -166,21 +167,25 @@ def build_model(
     size: str | TinySize = "tiny",
     seed: int = 0,
     max_positions: int = 4096,
+    vocab_size: int | None = None,
 ) -> Qwen3ForCausalLM:
-    """A randomly initialised Qwen3 causal LM sized for `tokenizer`, deterministic for `seed`."""
+    """A randomly initialised Qwen3 causal LM sized for `tokenizer` (or a wider `vocab_size`,
+    e.g. Qwen3's 151,936 for memory measurements), deterministic for `seed`."""
     shape = SIZES[size] if isinstance(size, str) else size
+    if vocab_size is not None and vocab_size < len(tokenizer):
+        raise ValueError(f"vocab_size {vocab_size} is below the tokenizer's {len(tokenizer)}")
     if shape.hidden_size % shape.num_heads:
         raise ValueError(
             f"hidden_size {shape.hidden_size} is not divisible by num_heads {shape.num_heads}"
         )
     config = Qwen3Config(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size or len(tokenizer),
         hidden_size=shape.hidden_size,
         intermediate_size=shape.intermediate_size,
         num_hidden_layers=shape.num_layers,
         num_attention_heads=shape.num_heads,
         num_key_value_heads=shape.num_kv_heads,
-        head_dim=shape.hidden_size // shape.num_heads,
+        head_dim=shape.head_dim or shape.hidden_size // shape.num_heads,
         max_position_embeddings=max_positions,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.convert_tokens_to_ids(BOS_TOKEN),

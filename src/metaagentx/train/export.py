@@ -86,16 +86,6 @@ class ExportCard:
             steps=steps,
         )
 
-    @classmethod
-    def for_policy(cls, policy: Policy) -> ExportCard:
-        """A bare card naming the base model the policy's weights were loaded from."""
-        model = policy.model_for(EXECUTOR)
-        if policy.sharing == "lora":
-            base = model.peft_config[EXECUTOR].base_model_name_or_path  # type: ignore[index]
-        else:
-            base = getattr(getattr(model, "config", None), "_name_or_path", None)
-        return cls(base_model=str(base or "unknown"), parameter_sharing=policy.sharing)
-
 
 # ---- export --------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ class MicroBatch:
 
 def owner_members(policy: Policy, roles: Sequence[str]) -> dict[str, list[int]]:
     """Owner -> indices of the sequences its weights train, in the policy's owner order."""
-    out: dict[str, list[int]] = {name: [] for name in policy.owners()}
+    out: dict[str, list[int]] = {name: [] for name in Policy.owner_roles(policy.sharing)}
     for i, role in enumerate(roles):
         out[policy.owner_of(role)].append(i)
     return out
@@ -86,11 +86,11 @@ def lockstep_micro_batches(
         for owner, idx in members.items()
     }
     counts = world.max([len(planned[o]) for o in members])
-    owners = policy.owners()
+    served = Policy.owner_roles(policy.sharing)
     for (owner, idx), count in zip(members.items(), counts, strict=True):
         if count == 0:
             continue
-        role = sorted(owners[owner][0])[0] if not idx else roles[idx[0]]
+        role = roles[idx[0]] if idx else sorted(served[owner])[0]
         with ExitStack() as stack:
             model = stack.enter_context(policy.activate(role))
             stack.enter_context(packed_attention(model))

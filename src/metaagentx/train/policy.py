@@ -19,8 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -224,16 +223,6 @@ class Policy:
             model = self.model_for(role)
             with model.disable_adapter():
                 yield model
-
-    # ---- export -------------------------------------------------------------------------------
-
-    def save_pretrained(self, out: str | Path, tokenizer: Any) -> Path:
-        """A loadable model directory at `out`, replacing any earlier one: see
-        `metaagentx.train.export.export_policy` (which this calls with a bare card)."""
-        from metaagentx.train.export import ExportCard, export_policy  # export imports us
-
-        card = ExportCard.for_policy(self)
-        return export_policy(self, tokenizer, out, card=card, overwrite=True)
 
 
 def _lora_model(model: nn.Module, settings: LoraSettings, seed: int) -> nn.Module:
