@@ -54,6 +54,65 @@ class ModelConfig(_Section):
     )
 
 
+class VLLMConfig(_Section):
+    """vLLM as the generator of evaluation and training (generation.backend=vllm)."""
+
+    placement: Literal["colocated", "server"] = Field(
+        "colocated",
+        description="colocated: an engine per trainer rank (per parameter owner) in its own process, sharing the rank's GPU and sleeping through the update; server: vLLM OpenAI servers (server_urls, or num_servers started by the project), shared by all ranks.",
+    )
+    server_urls: list[str] = Field(
+        default_factory=list,
+        description="server placement: URLs (http://host:port/v1) of running servers, started with VLLM_SERVER_DEV_MODE=1 (and VLLM_ALLOW_RUNTIME_LORA_UPDATING=1 for lora); empty: the project starts num_servers. In separate sharing these serve the executor.",
+    )
+    designer_server_urls: list[str] = Field(
+        default_factory=list,
+        description="server placement, separate sharing: the designer model's servers (empty: started by the project).",
+    )
+    num_servers: int = Field(
+        1, ge=1, description="server placement: servers the project starts per model when no URLs are given."
+    )
+    server_gpus: list[str] = Field(
+        default_factory=list,
+        description="server placement: CUDA_VISIBLE_DEVICES of each started server, in order (empty: inherit).",
+    )
+    startup_timeout_s: float = Field(
+        600.0, gt=0.0, description="Longest wait for an engine or started server to come up."
+    )
+    gpu_memory_utilization: float = Field(
+        0.5, gt=0.0, le=1.0, description="Fraction of GPU memory for each engine (KV cache included)."
+    )
+    max_model_len: int | None = Field(
+        None, ge=16, description="Longest prompt + response an engine serves (None: the model's)."
+    )
+    enforce_eager: bool = Field(
+        False, description="Skip CUDA graphs (faster start, slower decode; CPU engines need it)."
+    )
+    cpu_kv_cache_gib: float = Field(
+        1.0, gt=0.0, description="CPU engines only: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE)."
+    )
+    sync_dir: str | None = Field(
+        None,
+        description="Where synced weights are written for the engines to read (server placement across nodes: a shared filesystem); None: output_dir/weight-sync.",
+    )
+    sync_timeout_s: float = Field(
+        300.0, gt=0.0, description="Deadline of one weight reload; past it the run stops with an error naming the engine."
+    )
+    sync_check: bool = Field(
+        True,
+        description="After each sync, compare the engine's greedy log-probs on a probe prompt with the trainer's (catches stale or mis-routed weights).",
+    )
+    sync_check_tokens: int = Field(8, ge=1, description="Tokens the sync check generates.")
+    sync_check_tolerance: float = Field(
+        0.05,
+        gt=0.0,
+        description="Largest log-prob difference (nats) the sync check accepts (float32 engines agree within 1e-5; bf16 engines need a few hundredths).",
+    )
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Any other vllm.LLM / server argument (e.g. tensor_parallel_size)."
+    )
+
+
 class GenerationConfig(_Section):
     """Which generation backend serves rollouts and how it samples."""
 
@@ -98,8 +157,9 @@ class GenerationConfig(_Section):
         3, ge=0, description="openai backend: retries with exponential backoff on transient errors."
     )
     concurrency: int = Field(16, ge=1, description="openai backend: requests in flight at once.")
-    gpu_memory_utilization: float = Field(
-        0.5, gt=0.0, le=1.0, description="vllm backend: fraction of GPU memory for the engine."
+    vllm: VLLMConfig = Field(
+        default_factory=VLLMConfig,
+        description="vllm backend: engines or servers, and the weight sync after each update.",
     )
 
 

@@ -64,13 +64,35 @@ def make_generator(model: ModelConfig, generation: GenerationConfig, seed: int =
             concurrency=generation.concurrency,
         )
     if generation.backend == "vllm":
-        from metaagentx.llm.vllm_backend import VLLMGenerator
-
-        dtype = "auto" if model.dtype == "auto" else model.dtype
-        return VLLMGenerator(
-            model.path,
-            dtype=dtype,
-            gpu_memory_utilization=generation.gpu_memory_utilization,
-            seed=seed,
-        )
+        return _vllm_generator(model, generation, seed)
     raise ValueError(f"unknown generation backend '{generation.backend}'")
+
+
+def _vllm_generator(model: ModelConfig, generation: GenerationConfig, seed: int) -> Generator:
+    """A vLLM engine in its own process, or the running servers `generation.vllm.server_urls`
+    names (evaluation does not start servers; training does: `distributed.vllm`)."""
+    v = generation.vllm
+    if v.placement == "server":
+        from transformers import AutoTokenizer
+
+        from metaagentx.llm.vllm_server import VLLMServerGenerator
+
+        if not v.server_urls:
+            raise ValueError("generation.vllm.placement=server needs generation.vllm.server_urls")
+        return VLLMServerGenerator(
+            v.server_urls,
+            AutoTokenizer.from_pretrained(model.path),
+            model=generation.served_model,
+            timeout_s=generation.timeout_s,
+            max_retries=generation.max_retries,
+            concurrency=generation.concurrency,
+            sync_timeout_s=v.sync_timeout_s,
+        )
+    from metaagentx.llm.vllm_backend import VLLMGenerator, engine_args
+
+    return VLLMGenerator(
+        model.path,
+        engine=engine_args(model.dtype, v, seed=seed),
+        sync_timeout_s=v.sync_timeout_s,
+        cpu_kv_cache_gib=v.cpu_kv_cache_gib,
+    )

@@ -84,8 +84,8 @@ class OpenAIGenerator(Generator):
             extra_body=body,
         )
         choice = response.choices[0]
-        prompt_ids = _extra(response, "prompt_token_ids")
-        response_ids = _extra(choice, "token_ids")
+        prompt_ids = server_extra(response, "prompt_token_ids")
+        response_ids = server_extra(choice, "token_ids")
         logprob_items = (
             choice.logprobs.content if choice.logprobs and choice.logprobs.content else None
         )
@@ -115,14 +115,14 @@ class OpenAIGenerator(Generator):
             text=choice.message.content or "",
             finish_reason="length" if choice.finish_reason == "length" else "stop",
             role=request.role,
-            stop_reason=_extra(choice, "stop_reason")
-            if isinstance(_extra(choice, "stop_reason"), str)
+            stop_reason=server_extra(choice, "stop_reason")
+            if isinstance(server_extra(choice, "stop_reason"), str)
             else None,
             metadata=dict(request.metadata),
         )
 
 
-def _extra(obj: Any, name: str) -> Any:
+def server_extra(obj: Any, name: str) -> Any:
     """A field the OpenAI schema does not declare (servers' extensions land in model_extra)."""
     value = getattr(obj, name, None)
     if value is None and getattr(obj, "model_extra", None):

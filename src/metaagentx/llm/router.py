@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from typing import Protocol
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, Generator
-from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 
-Front = RequestBatcher | ContinuousBatcher
+
+class Front(Protocol):
+    """What takes one request at a time: a batcher, or a server client that sends at once."""
+
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]: ...
+
+    async def agenerate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    def close(self) -> None: ...
 
 
 class RoleRouter(Generator):

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from metaagentx.config import Config, save_config
+from metaagentx.distributed.vllm_generation import VLLMGeneration
+from metaagentx.llm.router import RoleRouter
 from metaagentx.rl.advantages import role_advantages
 from metaagentx.rl.schedule import Schedule
 from metaagentx.rl.update import UpdateConfig, ppo_update, recompute_logprobs
@@ -48,11 +50,7 @@ class Trainer:
     """
 
     def __init__(self, config: Config, console: Console | None = None) -> None:
-        if config.generation.backend != "hf":
-            raise ValueError(
-                "train generates with the in-process hf backend (the trainer's own weights); "
-                f"generation.backend={config.generation.backend} is for evaluation and teachers"
-            )
+        check_generation(config)
         if not config.model.path:
             raise ValueError("model.path is not set: point it at a model directory")
         settings = tree_settings(config)
@@ -104,7 +102,12 @@ class Trainer:
         self.update_config = UpdateConfig.from_trainer_config(t, settings.executor_temperature)
         self.mixture = train_mixture(config)
         self.val_tasks = validation_tasks(config)
-        self.router = role_router(self.engine.generation_policy, self.tokenizer, config)
+        self.vllm: VLLMGeneration | None = None
+        if config.generation.backend == "vllm":
+            self.vllm = VLLMGeneration(config, self.policy, self.tokenizer, self.world)
+            self.router: RoleRouter = self.vllm.router
+        else:
+            self.router = role_router(self.engine.generation_policy, self.tokenizer, config)
         self.runner = self.environment.runner(self.router)
         self.rollouts = RolloutEngine(self.router, self.runner, settings, self.environment)
         self.val_engine = RolloutEngine(
@@ -159,8 +162,11 @@ class Trainer:
         for trajectory, advantage in zip(trajectories, credit.advantages, strict=True):
             trajectory.advantage = advantage
         trainable = [t for t in trajectories if t.role in active]
+        if self.vllm is not None:
+            self.vllm.sleep()  # colocated on a GPU: the engines free their memory for the update
+        gaps = {}
         if self.config.trainer.recompute_logprobs:
-            recompute_logprobs(self.policy, trainable, self.update_config, self.world)
+            gaps = recompute_logprobs(self.policy, trainable, self.update_config, self.world)
         self.policy.train(True)
         update = ppo_update(
             self.policy,
@@ -172,10 +178,13 @@ class Trainer:
         )
         self.policy.train(False)
         self.engine.sync_generation()
+        synced = self._sync_engines(active)
         self.schedule.step = self.step + 1
         tree = self._whole_tree(tree)
         metrics = tree.metrics() if tree is not None else {}
         metrics.update({f"update/{k}": v for k, v in update.items()})
+        metrics.update({f"rollout/{r}_logprob_gap": gaps[r] for r in active if r in gaps})
+        metrics.update(synced)
         groups = {}
         for role, stats in credit.stats.items():
             groups[f"advantage/{role}/zero_variance_groups"] = stats.zero_variance_groups
@@ -189,6 +198,14 @@ class Trainer:
             self._write_samples(tree)
         self.step += 1
         return metrics
+
+    def _sync_engines(self, roles: set[str] | tuple[str, ...]) -> dict[str, float]:
+        """vLLM: wake the engines and give them the weights of `roles` (a no-op with hf,
+        whose generator reads the trained weights themselves)."""
+        if self.vllm is None:
+            return {}
+        self.vllm.wake_up()
+        return self.vllm.sync.sync(roles)
 
     def _whole_tree(self, mine: RolloutTree) -> RolloutTree | None:
         """Every rank's share of the step's rollout as one tree on rank 0 (None elsewhere)."""
@@ -231,8 +248,11 @@ class Trainer:
             refuse_to_overwrite(self.checkpoints, "trainer.resume")
         if main:
             save_config(self.config, self.run_dir)
-        if t.resume:
-            self.resume()
+        resumed = t.resume and self.resume()
+        if resumed or self.policy.sharing == "lora":
+            # engines start from model.path: after a resume they need the trained weights,
+            # and in lora the adapters (the base is what they started with)
+            self._sync_engines(ROLES)
         logger = run_logger(self.config) if main else None
         last: dict[str, Any] = {}
         progress = Progress(
@@ -276,7 +296,24 @@ class Trainer:
         self.runner.close()
         self.environment.close()
         self.router.close()
+        if self.vllm is not None:
+            self.vllm.close()
         self.engine.close()
+
+
+def check_generation(config: Config) -> None:
+    """Refuse a generation set-up training cannot learn from, in one line."""
+    g = config.generation
+    if g.backend == "openai":
+        raise ValueError(
+            "train generates with weights it updates: generation.backend=hf (in-process) or "
+            "vllm (engines it syncs); openai serves evaluation and teachers"
+        )
+    if g.backend == "vllm" and (g.top_p < 1 or g.top_k > 0):
+        raise ValueError(
+            "generation.backend=vllm trains with generation.top_p=1 and top_k=0: vLLM's "
+            "log-probs would include the truncation, which the trainer does not recompute"
+        )
 
 
 def train(config: Config, console: Console | None = None) -> dict[str, Any]:

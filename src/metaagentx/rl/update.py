@@ -27,7 +27,7 @@ from metaagentx.rollout.roles import ROLES
 from metaagentx.rollout.trajectory import Trajectory
 from metaagentx.train.attention import packed_attention
 from metaagentx.train.distributed import World
-from metaagentx.train.logprobs import EntropyMode, loss_position_logprobs
+from metaagentx.train.logprobs import EntropyMode, largest_gap, loss_position_logprobs
 from metaagentx.train.microbatches import MicroBatch, lockstep_micro_batches
 from metaagentx.train.optim import RoleOptimizers
 from metaagentx.train.policy import Policy
@@ -177,9 +177,14 @@ def recompute_logprobs(
     trajectories: Sequence[Trajectory],
     config: UpdateConfig,
     world: World = SINGLE,
-) -> None:
+) -> dict[str, float]:
     """Set each trajectory's old log-probs from the training forward (packed, deterministic,
-    with its role's weights), in step with the other ranks (each passes its own)."""
+    with its role's weights), in step with the other ranks (each passes its own).
+
+    Returns, per role, the largest gap between the generator's log-probs and the trainer's
+    over all ranks: how far generation and training disagree (0 up to float error with the hf
+    backend; vLLM's kernels add a little)."""
+    gaps = dict.fromkeys(ROLES, 0.0)
     ids = [t.prompt_ids + t.response_ids for t in trajectories]
     masks = [[0] * len(t.prompt_ids) + [1] * len(t.response_ids) for t in trajectories]
     roles = [t.role for t in trajectories]
@@ -199,8 +204,13 @@ def recompute_logprobs(
             packed = torch.zeros(mb.batch.num_tokens)
             packed[keep.cpu()] = logp.float().cpu()
             for index, values in mb.batch.unpack(packed).items():
-                start = len(trajectories[index].prompt_ids)
-                trajectories[index].old_logprobs = values[start:].tolist()
+                trajectory = trajectories[index]
+                recomputed = values[len(trajectory.prompt_ids) :].tolist()
+                gaps[trajectory.role] = max(
+                    gaps[trajectory.role], largest_gap(trajectory.old_logprobs, recomputed)
+                )
+                trajectory.old_logprobs = recomputed
+    return dict(zip(ROLES, world.max_floats(list(gaps.values())), strict=True))
 
 
 def _roles_on_any_rank(batch: Sequence[Trajectory], world: World) -> set[str]:

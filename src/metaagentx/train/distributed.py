@@ -65,6 +65,14 @@ class World:
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return [int(v) for v in tensor.tolist()]
 
+    def max_floats(self, values: Sequence[float]) -> list[float]:
+        """Element-wise max over ranks, in float64."""
+        if not self.distributed:
+            return [float(v) for v in values]
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=self._comm_device())
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return tensor.tolist()
+
     def sum_dicts(self, values: Mapping[str, float]) -> dict[str, float]:
         """Per-key sums over ranks of dicts whose keys may differ between ranks."""
         if not self.distributed:

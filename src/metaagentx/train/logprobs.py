@@ -14,7 +14,7 @@ model's LM head (see `chunked_lm_head` for why it must run inside the model call
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import torch
@@ -49,6 +49,12 @@ def token_logprobs(
     probs = torch.softmax(scaled, dim=-1)
     entropy = lse - (probs * scaled).sum(-1)
     return logp, entropy
+
+
+def largest_gap(reference: Iterable[float], other: Iterable[float]) -> float:
+    """The largest absolute per-token difference between two log-prob sequences (equal
+    lengths): how far a generator's log-probs are from the trainer's."""
+    return max((abs(a - b) for a, b in zip(reference, other, strict=True)), default=0.0)
 
 
 def autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager[Any]:
