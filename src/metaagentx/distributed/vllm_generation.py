@@ -64,6 +64,7 @@ class VLLMGeneration:
                         timeout_s=config.generation.timeout_s,
                         max_retries=config.generation.max_retries,
                         concurrency=config.generation.concurrency,
+                        max_prompt_tokens=config.generation.max_prompt_tokens,
                     )
         except BaseException:
             self.close()

@@ -87,6 +87,7 @@ def _vllm_generator(model: ModelConfig, generation: GenerationConfig, seed: int)
             max_retries=generation.max_retries,
             concurrency=generation.concurrency,
             sync_timeout_s=v.sync_timeout_s,
+            max_prompt_tokens=generation.max_prompt_tokens,
         )
     from metaagentx.llm.vllm_backend import VLLMGenerator, engine_args
 

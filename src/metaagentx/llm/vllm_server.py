@@ -31,6 +31,7 @@ from metaagentx.llm.base import (
     GenerationRequest,
     GenerationResult,
     Generator,
+    check_prompt_length,
 )
 from metaagentx.llm.chat import render_prompt_ids
 from metaagentx.llm.openai_backend import server_extra
@@ -89,12 +90,14 @@ class VLLMServerGenerator(Generator):
         max_retries: int = 3,
         concurrency: int = 64,
         sync_timeout_s: float = 300.0,
+        max_prompt_tokens: int | None = None,
     ) -> None:
         if not base_urls:
             raise ValueError("the vllm server backend needs at least one server URL")
         self.base_urls = [u.rstrip("/") for u in base_urls]
         self.tokenizer = tokenizer
         self.sync_timeout_s = sync_timeout_s
+        self.max_prompt_tokens = max_prompt_tokens
         self.clients = [
             openai.OpenAI(base_url=u, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
             for u in self.base_urls
@@ -124,6 +127,7 @@ class VLLMServerGenerator(Generator):
 
     def _generate_one(self, request: GenerationRequest) -> GenerationResult:
         prompt = self.prompt_ids(request)
+        check_prompt_length(len(prompt), self.max_prompt_tokens)
         s = request.sampling
         body: dict[str, Any] = {"return_token_ids": True}
         if s.top_k > 0:
