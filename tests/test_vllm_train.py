@@ -19,12 +19,13 @@ from rl_support import trainer_config  # noqa: E402
 CPU_ENGINE = ["generation.vllm.enforce_eager=true", "generation.vllm.max_model_len=2048"]
 
 
-def run_train(model: Path, out: Path, *extra: str) -> list[dict]:
+def run_train(model: Path, out: Path, *extra: str, ranks: int = 1) -> list[dict]:
     config = trainer_config(model, out, "generation.backend=vllm", "trainer.steps=2",
                             "trainer.phase_steps=1", *CPU_ENGINE, *extra)
     path = out.parent / f"{out.name}.json"
     path.write_text(config.model_dump_json())  # JSON is YAML
-    done = subprocess.run([sys.executable, "-m", "metaagentx", "train", str(path)],
+    launcher = ["-m", "torch.distributed.run", f"--nproc-per-node={ranks}"] if ranks > 1 else []
+    done = subprocess.run([sys.executable, *launcher, "-m", "metaagentx", "train", str(path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert list((out / "model").rglob("*.safetensors"))  # the exported model
@@ -50,3 +51,15 @@ def test_served_engine_lora_designer_and_executor_steps(tiny_model_dir, tmp_path
     assert by_step[2]["rollout/designer_logprob_gap"] < 1e-4
     assert by_step[2]["sync/designer_logprob_gap"] < 1e-4
     assert (tmp_path / "server" / "logs" / "vllm-policy-0.log").is_file()
+
+
+def test_two_fsdp_ranks_share_started_servers_with_lora_adapters(tiny_model_dir, tmp_path):
+    """Rank 0 starts the server and loads each adapter; rank 1 asks for the same names."""
+    metrics = run_train(tiny_model_dir, tmp_path / "ranks", "generation.vllm.placement=server",
+                        "model.parameter_sharing=lora", "model.lora_r=8",
+                        "rollout.mode=fixed:single_agent", "trainer.schedule=executor_only",
+                        ranks=2)
+    for m in metrics:
+        assert m["executions/total"] == 4  # both ranks' shares, gathered
+        assert m["rollout/executor_logprob_gap"] < 1e-4  # both ranks got the synced adapter
+        assert m["sync/executor_logprob_gap"] < 1e-4

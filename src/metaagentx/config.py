@@ -88,8 +88,8 @@ class VLLMConfig(_Section):
     enforce_eager: bool = Field(
         False, description="Skip CUDA graphs (faster start, slower decode; CPU engines need it)."
     )
-    cpu_kv_cache_gib: float = Field(
-        1.0, gt=0.0, description="CPU engines only: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE)."
+    cpu_kv_cache_gib: int = Field(
+        1, ge=1, description="CPU engines only: KV-cache size in whole GiB (VLLM_CPU_KVCACHE_SPACE)."
     )
     sync_dir: str | None = Field(
         None,

@@ -95,7 +95,7 @@ class VLLMGeneration:
         urls: list[str] | None = None
         if self.world.is_main:
             for index in range(v.num_servers):
-                env = {"VLLM_CPU_KVCACHE_SPACE": f"{v.cpu_kv_cache_gib:g}"}
+                env = {"VLLM_CPU_KVCACHE_SPACE": str(v.cpu_kv_cache_gib)}
                 gpus = v.server_gpus[len(self.servers)] if len(self.servers) < len(v.server_gpus) else None
                 if gpus is not None:
                     env["CUDA_VISIBLE_DEVICES"] = gpus

@@ -47,7 +47,7 @@ class Engine(Protocol):
 
     def reload_weights(self, folder: str | Path) -> None: ...
 
-    def load_adapter(self, role: str, folder: str | Path) -> None: ...
+    def load_adapter(self, role: str, folder: str | Path, **options: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,18 @@ class WeightSync:
     def _sync_adapter(self, role: str) -> None:
         model = self.policy.model_for(role)
         state = adapter_weights(model, role)
-        if not self.writer:
-            return
         version = self.versions.get(role, 0) + 1
-        folder = write_adapter(model, role, state, self.folder / f"{role}-{version:06d}")
-        self.engines[role].load_adapter(role, folder)
+        self.versions[role] = version
+        folder = self.folder / f"{role}-{version:06d}"
+        if not self.writer:  # shared servers: rank 0 loads; this rank's client asks for it
+            self.world.barrier()
+            self.engines[role].load_adapter(role, folder, register_only=True)
+            return
+        self.engines[role].load_adapter(role, write_adapter(model, role, state, folder))
+        if self.shared:
+            self.world.barrier()
         if version > 1:
             shutil.rmtree(self.folder / f"{role}-{version - 1:06d}", ignore_errors=True)
-        self.versions[role] = version
 
     # ---- the check -----------------------------------------------------------------------
 

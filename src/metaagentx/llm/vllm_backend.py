@@ -158,10 +158,10 @@ class VLLMGenerator(Generator):
         name: str = "vLLM engine",
         engine: Mapping[str, Any] | None = None,
         sync_timeout_s: float = 300.0,
-        cpu_kv_cache_gib: float = 1.0,
+        cpu_kv_cache_gib: int = 1,
     ) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{cpu_kv_cache_gib:g}")
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kv_cache_gib)  # read by CPU engines only
         vllm = import_vllm()
         self._vllm = vllm
         self.name = name

@@ -193,11 +193,14 @@ class VLLMServerGenerator(Generator):
             self._post(url, "/collective_rpc", payload, f"reloading weights from {folder}")
             self._post(url, "/reset_prefix_cache", {}, "resetting the prefix cache")
 
-    def load_adapter(self, role: str, folder: str | Path) -> None:
-        """Every server loads `folder` as a new LoRA name for `role` and drops the old one."""
+    def load_adapter(self, role: str, folder: str | Path, *, register_only: bool = False) -> None:
+        """Every server loads `folder` as a new LoRA name for `role` and drops the old one;
+        `register_only`: another rank's client has loaded it, just ask for it from now on."""
         old = self.adapters.get(role)
-        version = Path(folder).name
-        name = f"{role}-{version}"
+        name = f"{role}-{Path(folder).name}"
+        if register_only:
+            self.adapters[role] = name
+            return
         for url in self.base_urls:
             payload = {"lora_name": name, "lora_path": str(folder)}
             self._post(url, "/v1/load_lora_adapter", payload, f"loading the {role} adapter")
