@@ -3,16 +3,21 @@ sync writes, and the trainer's refusals. Run everywhere."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import socket
+import time
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from metaagentx.config import VLLMConfig, build_config
 from metaagentx.distributed.vllm_generation import engine_groups
-from metaagentx.distributed.vllm_servers import server_arguments
+from metaagentx.distributed.vllm_servers import VLLMServer, server_arguments
 from metaagentx.llm.base import GenerationRequest
-from metaagentx.llm.vllm_backend import engine_args
-from metaagentx.llm.vllm_server import ServerRouter, session_key
+from metaagentx.llm.vllm_backend import Deadline, WeightSyncTimeout, engine_args
+from metaagentx.llm.vllm_server import ServerRouter, VLLMServerGenerator, session_key
 from metaagentx.rl.trainer import check_generation
 from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.train.logprobs import largest_gap
@@ -93,3 +98,29 @@ def test_train_refuses_generators_it_cannot_learn_from():
     with pytest.raises(ValueError, match="top_p=1 and top_k=0"):
         check_generation(build_config({}, ["generation.backend=vllm", "generation.top_p=0.9"]))
     check_generation(build_config({}, ["generation.backend=vllm"]))
+
+
+def test_a_call_past_its_deadline_raises_naming_the_engine():
+    deadline = Deadline("vLLM engine 'x' of rank 0", timeout_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(WeightSyncTimeout, match=r"vLLM engine 'x' of rank 0: reloading"):
+        deadline("reloading weights", lambda: time.sleep(3))
+    assert time.monotonic() - started < 1.5
+    deadline.close()
+
+
+def test_a_server_that_never_answers_a_reload_times_out_naming_it(tmp_path):
+    with socket.socket() as silent:  # accepts connections, never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        client = VLLMServerGenerator([url], tokenizer=None, model="m", sync_timeout_s=0.5)
+        with pytest.raises(WeightSyncTimeout, match=f"vLLM server {re.escape(url)}"):
+            client.reload_weights(tmp_path)
+        client.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
+def test_a_server_that_exits_while_starting_is_an_error_quoting_its_log(tmp_path):
+    with pytest.raises(RuntimeError, match=r"exited with code 1 while starting(.|\n)*vllm"):
+        VLLMServer(tmp_path, {}, log_path=tmp_path / "server.log", startup_timeout_s=60)
