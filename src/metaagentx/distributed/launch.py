@@ -78,11 +78,11 @@ def run_on_ray(
         raise ValueError(f"cpus_per_worker must be positive, got {cpus_per_worker}")
     if backend == "auto":
         backend = "nccl" if use_gpu else "gloo"
-    ray = _import_ray()
+    ray = _import_ray_train()
     needs = {"CPU": math.ceil(num_workers * cpus_per_worker)}
     if use_gpu:
         needs["GPU"] = num_workers
-    with _ray_session(ray, address, needs), _storage_dir(storage_path) as storage:
+    with ray_session(ray, address, needs), _storage_dir(storage_path) as storage:
         trainer = _build_trainer(
             fn, arg, num_workers=num_workers, use_gpu=use_gpu, backend=backend,
             cpus_per_worker=cpus_per_worker, storage=storage, env=env,
@@ -115,12 +115,23 @@ def _rank_entry(config: dict[str, Any]) -> Any:
     return config["fn"](config["arg"])
 
 
-def _import_ray() -> Any:
-    """`ray` with Ray Train's torch support, or a one-line ImportError saying what to install."""
+def import_ray(purpose: str) -> Any:
+    """`ray`, or a one-line ImportError saying that `purpose` needs it and what to install."""
     # read by Ray when it is first imported; a value the user set wins
     os.environ.setdefault("RAY_DEDUP_LOGS_SKIP_REGEX", _SKIP_LOG_LINES)
     try:
         import ray
+    except ImportError as exc:
+        raise ImportError(
+            f"{purpose} needs Ray ({exc.name or exc} is missing): {_INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+def _import_ray_train() -> Any:
+    """`ray` with Ray Train's torch support, or a one-line ImportError saying what to install."""
+    ray = import_ray("launcher=ray")
+    try:
         import ray.train
         import ray.train.torch
     except ImportError as exc:
@@ -135,11 +146,13 @@ def _import_ray() -> Any:
 
 
 @contextmanager
-def _ray_session(ray: Any, address: str | None, needs: dict[str, int]) -> Iterator[None]:
-    """Use the Ray this process already has, connect to `address`, or start a local Ray."""
+def ray_session(ray: Any, address: str | None, needs: dict[str, int]) -> Iterator[bool]:
+    """Use the Ray this process already has, connect to `address` (or RAY_ADDRESS), or start a
+    local Ray sized for `needs` (yields True then); on exit, shut down (or disconnect from)
+    what this call began."""
     if ray.is_initialized():
         _check_resources(ray, needs, local=False)
-        yield
+        yield False
         return
     local = address is None and not os.environ.get("RAY_ADDRESS")
     if local:
@@ -148,7 +161,7 @@ def _ray_session(ray: Any, address: str | None, needs: dict[str, int]) -> Iterat
         ray.init(address=address, logging_level=logging.WARNING)
     try:
         _check_resources(ray, needs, local=local)
-        yield
+        yield local
     finally:
         # stops the local Ray this call started; for a cluster it only disconnects this driver
         ray.shutdown()

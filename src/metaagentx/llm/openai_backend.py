@@ -3,14 +3,17 @@
 Token ids and log-probs come back only from servers that offer them (vLLM and `metaagentx
 serve-model` do, through the `return_token_ids` / `return_tokens_as_token_ids` extensions).
 Training cannot use a response without them, so `require_token_ids=True` turns their absence
-into a clear error instead of a silently untrainable sample.
+into a clear error instead of a silently untrainable sample. `send_metadata=True` also sends
+each request's role and metadata (`request_role`, `request_metadata`), which a trainer's own
+server (`llm.server`) copies into its requests: how rollout workers' agent calls keep them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import openai
 
@@ -22,6 +25,28 @@ from metaagentx.llm.base import (
 )
 
 _TOKEN_ID_PREFIX = "token_id:"
+T = TypeVar("T")
+
+
+class FirstCallGate:
+    """Runs calls one at a time until one has returned, then lets them all through.
+
+    The openai client builds its response models lazily on first use, and that is not
+    thread-safe: concurrent first calls raised pydantic's "BaseModel cannot be instantiated
+    directly" in about one run in four."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = threading.Event()
+
+    def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+        if not self._open.is_set():
+            with self._lock:
+                if not self._open.is_set():
+                    result = fn(*args)
+                    self._open.set()
+                    return result
+        return fn(*args)
 
 
 class OpenAIGenerator(Generator):
@@ -38,6 +63,7 @@ class OpenAIGenerator(Generator):
         concurrency: int = 16,
         require_token_ids: bool = True,
         extra_body: dict[str, Any] | None = None,
+        send_metadata: bool = False,
     ) -> None:
         # the client retries connection errors, 408/409/429 and 5xx with exponential backoff
         self.client = openai.OpenAI(
@@ -47,7 +73,9 @@ class OpenAIGenerator(Generator):
         self.model = model or self._first_model()
         self.require_token_ids = require_token_ids
         self.extra_body = dict(extra_body or {})
+        self.send_metadata = send_metadata
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai")
+        self._gate = FirstCallGate()
 
     def _first_model(self) -> str:
         models = self.client.models.list().data
@@ -56,7 +84,11 @@ class OpenAIGenerator(Generator):
         return models[0].id
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        return list(self._pool.map(self._generate_one, requests))
+        return list(self._pool.map(lambda r: self._gate(self._generate_one, r), requests))
+
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
+        """One request on the client's pool (`generate` for a whole list)."""
+        return self._pool.submit(self._gate, self._generate_one, request)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -71,6 +103,9 @@ class OpenAIGenerator(Generator):
         body: dict[str, Any] = {"return_token_ids": True, "return_tokens_as_token_ids": True}
         if params.top_k > 0:
             body["top_k"] = params.top_k
+        if self.send_metadata:
+            body["request_role"] = request.role
+            body["request_metadata"] = request.metadata
         body.update(self.extra_body)
         response = self.client.chat.completions.create(
             model=self.model,

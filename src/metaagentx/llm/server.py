@@ -5,11 +5,19 @@ what the `openai` backend is tested against. It speaks the vLLM extensions that 
 `return_token_ids` (prompt and response ids in the reply) and `return_tokens_as_token_ids`
 (log-prob tokens spelled 'token_id:N'). Concurrent HTTP requests join one continuously batched
 decode loop (`ContinuousBatcher`).
+
+A trainer also serves its own generators this way (`ServerThread`) to its rollout workers, whose
+agent calls then join its batches. For them it takes two extensions, `request_role` and
+`request_metadata`, copied into the `GenerationRequest` (role routing, execution ids for session
+affinity), and an optional API key, since it may listen beyond the loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -22,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaagentx import __version__
 from metaagentx.llm.base import GenerationRequest, SamplingParams
-from metaagentx.llm.batcher import ContinuousBatcher, RequestBatcher
+from metaagentx.llm.batcher import ContinuousBatcher
+from metaagentx.llm.router import Front
 
 
 class ChatMessage(BaseModel):
@@ -48,20 +57,28 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     return_token_ids: bool = False
     return_tokens_as_token_ids: bool = False
+    request_role: str = "executor"  # which generator serves it (a role router's route)
+    request_metadata: dict[str, Any] = Field(default_factory=dict)  # the request's own metadata
 
 
 def create_app(
-    batcher: RequestBatcher | ContinuousBatcher,
+    batcher: Front,
     model_name: str,
     default_max_tokens: int = 512,
     token_text=None,
+    *,
+    owns_batcher: bool = True,
+    api_key: str | None = None,
 ) -> FastAPI:
-    """The FastAPI app; `token_text(id) -> str` spells a token for log-prob entries."""
+    """The FastAPI app; `token_text(id) -> str` spells a token for log-prob entries. The app
+    closes `batcher` when it shuts down unless `owns_batcher` is false (a trainer's generators
+    outlive the server). With `api_key`, a request needs `Authorization: Bearer <api_key>`."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
-        batcher.close()
+        if owns_batcher:
+            batcher.close()
 
     app = FastAPI(title="metaagentx serve-model", version=__version__, lifespan=lifespan)
     created = int(time.time())
@@ -70,6 +87,15 @@ def create_app(
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
+
+    if api_key is not None:
+
+        @app.middleware("http")
+        async def require_key(request: Request, call_next):
+            given = request.headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return _error(401, "a valid API key is required (Authorization: Bearer <key>)")
+            return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,6 +145,8 @@ def create_app(
                         stop=stops,
                         seed=None if body.seed is None else body.seed + i,
                     ),
+                    role=body.request_role,
+                    metadata=dict(body.request_metadata),
                 )
                 for i in range(body.n)
             ]
@@ -173,7 +201,7 @@ def create_app(
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    kind = {401: "authentication_error", 404: "not_found_error"}.get(status, "invalid_request_error")
     return JSONResponse(
         {"error": {"message": message, "type": kind, "code": status}}, status_code=status
     )
@@ -210,3 +238,41 @@ def serve(
         token_text=lambda token_id: tokenizer.decode([token_id]),
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+class ServerThread:
+    """`app` served by uvicorn on a thread of this process until `stop()`, on `port` (0: a free
+    one, bound before the thread starts so `url` is right at once)."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0,
+                 startup_timeout_s: float = 30.0) -> None:
+        import uvicorn
+
+        self._socket = socket.create_server((host, port), family=_family(host))
+        self.host, self.port = host, self._socket.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="metaagentx-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + startup_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server for {self.url} did not start")
+            time.sleep(0.01)
+
+    @property
+    def url(self) -> str:
+        """The OpenAI base URL (".../v1")."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join()
+        self._socket.close()
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -34,7 +34,7 @@ from metaagentx.llm.base import (
     check_prompt_length,
 )
 from metaagentx.llm.chat import render_prompt_ids
-from metaagentx.llm.openai_backend import server_extra
+from metaagentx.llm.openai_backend import FirstCallGate, server_extra
 from metaagentx.llm.vllm_backend import WeightSyncTimeout
 
 SESSION_KEYS = ("execution_id", "design_id", "session")
@@ -106,6 +106,7 @@ class VLLMServerGenerator(Generator):
         self.router = ServerRouter(len(self.clients))
         self.adapters: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vllm-http")
+        self._gate = FirstCallGate()
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.prompt_ids is not None:
@@ -116,11 +117,11 @@ class VLLMServerGenerator(Generator):
         return len(self.prompt_ids(request))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        return list(self._pool.map(self._generate_one, requests))
+        return list(self._pool.map(lambda r: self._gate(self._generate_one, r), requests))
 
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
         """Send one request now: the servers batch continuously, so nothing waits here."""
-        return self._pool.submit(self._generate_one, request)
+        return self._pool.submit(self._gate, self._generate_one, request)
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         return await asyncio.wrap_future(self.submit(request))

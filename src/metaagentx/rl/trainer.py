@@ -109,12 +109,19 @@ class Trainer:
         else:
             self.router = role_router(self.engine.generation_policy, self.tokenizer, config)
         self.runner = self.environment.runner(self.router)
-        self.rollouts = RolloutEngine(self.router, self.runner, settings, self.environment)
+        self.ray_executions = None  # executions and grading on Ray rollout workers, when asked
+        if config.distributed.ray.rollout_workers > 0:
+            from metaagentx.distributed.rollout_workers import RayExecutions
+
+            self.ray_executions = RayExecutions(config, self.router)
+        self.rollouts = RolloutEngine(self.router, self.runner, settings, self.environment,
+                                      self.ray_executions)
         self.val_engine = RolloutEngine(
             self.router,
             self.runner,
             replace(settings, num_designs=1, num_executions=1, seed=settings.seed + 1),
             self.environment,
+            self.ray_executions,
         )
         self.step = 0
 
@@ -177,7 +184,8 @@ class Trainer:
             self.world,
         )
         self.policy.train(False)
-        self.engine.sync_generation()
+        if self.vllm is None:  # the hf generator reads the copy; vLLM gets its own sync
+            self.engine.sync_generation()
         synced = self._sync_engines(active)
         self.schedule.step = self.step + 1
         tree = self._whole_tree(tree)
@@ -293,6 +301,8 @@ class Trainer:
         return self.engine.export(out, metrics or {}, overwrite=overwrite, steps=self.step)
 
     def close(self) -> None:
+        if self.ray_executions is not None:  # first: the workers' server uses the router
+            self.ray_executions.close()
         self.runner.close()
         self.environment.close()
         self.router.close()

@@ -6,6 +6,10 @@ generation calls. Executions are graded as they finish; a straggler deadline cut
 running (reward 0, counted). The result is a tree (problem -> designs -> executions -> agent
 calls) that flattens into `Trajectory` records carrying the exact sampled ids.
 
+Where executions run is pluggable (`Executions`): in this process (`LocalExecutions`, the
+default) or on Ray rollout workers (`metaagentx.distributed.rollout_workers`); the tree, the
+designs, the deadline and the rewards of designs stay with the engine either way.
+
 Modes share this code: `designed` (the model designs), `single_agent` (no designer: one agent
 answers) and `fixed:<pattern>` (one example design for every problem).
 """
@@ -113,13 +117,17 @@ class ExecutionNode:
     """One execution of a design and its outcome."""
 
     execution_id: str
-    result: ExecutionResult | None  # None when cut by the straggler deadline
+    result: ExecutionResult | None  # None when it never reported: cut, host error, worker lost
     reward: ExecutionReward
     grade: dict[str, Any] | None = None
+    workers_lost: int = 0  # rollout workers that died while running it (it was re-run or lost)
 
     @property
     def status(self) -> str:
-        return "cut" if self.result is None else self.result.status
+        """The execution's status, or why it has none ("cut", "host_error", "worker_lost")."""
+        if self.result is not None:
+            return self.result.status
+        return self.reward.reason.removeprefix("status:")
 
     @property
     def calls(self) -> list[AgentCall]:
@@ -243,6 +251,8 @@ class RolloutTree:
             m["reward/executor"] = sum(e.reward.total for _, _, e in runs) / len(runs)
             m["agents/calls_per_execution"] = sum(len(e.calls) for _, _, e in runs) / len(runs)
             m["tokens/executor"] = sum(len(c.response_ids) for _, _, e in runs for c in e.calls)
+            if lost := sum(e.workers_lost for _, _, e in runs):
+                m["executions/worker_lost"] = lost
         # sampled end-to-end accuracy: every sampled design counts, rejected ones as wrong
         by_domain: dict[str, list[float]] = {}
         for problem in self.problems:
@@ -295,7 +305,7 @@ def _design_record(design: DesignNode) -> dict[str, Any]:
                 "correct": e.correct,
                 "answer": e.result.answer if e.result else None,
                 "final_output": e.result.final_output if e.result else None,
-                "error": e.result.error if e.result else "cut by the straggler deadline",
+                "error": e.result.error if e.result else _UNREPORTED.get(e.status, e.status),
                 "duration_s": e.result.duration if e.result else None,
                 "turns": [
                     {
@@ -311,6 +321,10 @@ def _design_record(design: DesignNode) -> dict[str, Any]:
             for e in design.executions
         ],
     }
+
+
+_UNREPORTED = {"cut": "cut by the straggler deadline", "host_error": "failed on the host",
+               "worker_lost": "its rollout worker died"}
 
 
 def _gradable(task: Task) -> bool:
@@ -332,16 +346,79 @@ def designer_prompt_messages(
     )
 
 
+class Executions(Protocol):
+    """Where a rollout's executions run and are graded: here (`LocalExecutions`) or on rollout
+    workers (`distributed.rollout_workers.RayExecutions`)."""
+
+    def prepare(self, tasks: Sequence[Task]) -> None:
+        """Start what grading `tasks` needs, while their designs generate."""
+
+    async def execute(
+        self, task: Task, design: DesignNode, n: int, step: int, settings: TreeSettings
+    ) -> ExecutionNode:
+        """Execution `n` of `design` for `task`, run, graded and rewarded under `settings`."""
+
+
+class LocalExecutions:
+    """Executions in this process: `runner`'s sandbox, graded by `environment`."""
+
+    def __init__(self, runner: Runner, environment: GradingEnvironment) -> None:
+        self.runner = runner
+        self.environment = environment
+
+    def prepare(self, tasks: Sequence[Task]) -> None:
+        if any(t.domain == "math" and _gradable(t) for t in tasks):
+            start_grader()  # its processes start while the designs and executions generate
+
+    async def execute(
+        self, task: Task, design: DesignNode, n: int, step: int, settings: TreeSettings
+    ) -> ExecutionNode:
+        s = settings
+        execution_id = make_execution_id(design.design_id, n)
+        result = await self.runner.run(
+            design.design.require_valid(),
+            task.public_view(),
+            tools=self.environment.tools(task),
+            sampling=s.executor_sampling(),
+            metadata={
+                "seed": derive_seed(s.seed, step, execution_id),
+                "problem_id": task.id,
+                "design_id": design.design_id,
+                "execution_id": execution_id,
+            },
+        )
+        grade = None
+        if result.status == "ok" and result.final_output is not None and _gradable(task):
+            try:
+                graded = await self.environment.agrade(task, result.final_output, execution_id)
+                grade = graded.to_dict()
+            except Exception:  # a grader fault must not end the rollout: scored as ungraded
+                log.exception("grading %s failed", execution_id)
+        reward = execution_reward(
+            result.status,
+            domain=task.domain,
+            score=None if grade is None else grade["score"],
+            correct=bool(grade and grade["correct"]),
+            details=None if grade is None else grade["details"],
+            final_output=result.final_output,
+            overlong_turns=count_overlong(c.finish_reason for c in result.trace),
+            config=s.rewards,
+        )
+        return ExecutionNode(execution_id, result, reward, grade)
+
+
 class RolloutEngine:
-    """Builds rollout trees with one generator (through a batcher), one sandbox runner and the
-    grading environment that gives executions their tools and grades them."""
+    """Builds rollout trees with one generator (through a batcher) for the designs and
+    `executions` (default: `LocalExecutions` on `runner` and `environment`) for the rest."""
 
     def __init__(self, generator: AsyncGenerator, runner: Runner, settings: TreeSettings,
-                 environment: GradingEnvironment) -> None:
+                 environment: GradingEnvironment, executions: Executions | None = None) -> None:
         self.generator = generator
         self.runner = runner
         self.settings = settings
         self.environment = environment
+        self.executions = (executions if executions is not None
+                           else LocalExecutions(runner, environment))
         kind, pattern = parse_mode(settings.mode)
         self._fixed_design: Design | None = None
         if kind != "designed":
@@ -361,13 +438,13 @@ class RolloutEngine:
             raise ValueError("task ids in one rollout must be unique")
         s = self.settings
         started = time.monotonic()
-        if any(t.domain == "math" and _gradable(t) for t in tasks):
-            start_grader()  # its processes start while the designs and executions generate
+        self.executions.prepare(tasks)
         problems = [ProblemNode(task) for task in tasks]
         await self._design(problems, step)
         designed = time.monotonic()
+        execute = self.executions.execute
         futures = {
-            asyncio.ensure_future(self._execute(problem.task, design, n, step)): (design, n)
+            asyncio.ensure_future(execute(problem.task, design, n, step, s)): (design, n)
             for problem in problems
             for design in problem.designs
             if design.design.valid
@@ -427,37 +504,3 @@ class RolloutEngine:
         for (problem, m, _), result in zip(requests, results, strict=True):
             design = extract_design(result.text, task_prompt=problem.task.prompt)
             problem.designs.append(DesignNode(make_design_id(problem.task.id, m), design, result))
-
-    async def _execute(self, task: Task, design: DesignNode, n: int, step: int) -> ExecutionNode:
-        s = self.settings
-        execution_id = make_execution_id(design.design_id, n)
-        result = await self.runner.run(
-            design.design.require_valid(),
-            task.public_view(),
-            tools=self.environment.tools(task),
-            sampling=s.executor_sampling(),
-            metadata={
-                "seed": derive_seed(s.seed, step, execution_id),
-                "problem_id": task.id,
-                "design_id": design.design_id,
-                "execution_id": execution_id,
-            },
-        )
-        grade = None
-        if result.status == "ok" and result.final_output is not None and _gradable(task):
-            try:
-                graded = await self.environment.agrade(task, result.final_output, execution_id)
-                grade = graded.to_dict()
-            except Exception:  # a grader fault must not end the rollout: scored as ungraded
-                log.exception("grading %s failed", execution_id)
-        reward = execution_reward(
-            result.status,
-            domain=task.domain,
-            score=None if grade is None else grade["score"],
-            correct=bool(grade and grade["correct"]),
-            details=None if grade is None else grade["details"],
-            final_output=result.final_output,
-            overlong_turns=count_overlong(c.finish_reason for c in result.trace),
-            config=s.rewards,
-        )
-        return ExecutionNode(execution_id, result, reward, grade)
