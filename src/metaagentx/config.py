@@ -77,7 +77,7 @@ class VLLMConfig(_Section):
         description="server placement: CUDA_VISIBLE_DEVICES of each started server, in order (empty: inherit).",
     )
     startup_timeout_s: float = Field(
-        600.0, gt=0.0, description="Longest wait for an engine or started server to come up."
+        600.0, gt=0.0, description="Longest wait for a server the project starts to answer /health."
     )
     gpu_memory_utilization: float = Field(
         0.5, gt=0.0, le=1.0, description="Fraction of GPU memory for each engine (KV cache included)."
