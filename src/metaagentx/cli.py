@@ -24,6 +24,8 @@ data_app = typer.Typer(help="Inspect benchmark files and datasets.", no_args_is_
 app.add_typer(data_app, name="data")
 sft_app = typer.Typer(help="Cold-start SFT: teacher data, then training.", no_args_is_help=True)
 app.add_typer(sft_app, name="sft")
+config_app = typer.Typer(help="Inspect run configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -637,6 +639,43 @@ def report_command(
     except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"report written to [bold]{path}[/]", highlight=False)
+
+
+@config_app.command("show")
+def config_show(
+    config_path: Annotated[
+        Path | None, typer.Argument(metavar="[CONFIG]", help="A run config (default: defaults).")
+    ] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides.")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="Only keys starting with this prefix.")
+    ] = None,
+) -> None:
+    """Print every config key with its value (the default, or CONFIG's), type and description;
+    `key=value` overrides apply with or without CONFIG."""
+    from rich.table import Table
+
+    from metaagentx.config import ConfigError, load_config
+    from metaagentx.config_keys import config_keys, show_value
+
+    overrides = list(overrides or [])
+    if config_path is not None and "=" in str(config_path) and not config_path.exists():
+        overrides, config_path = [str(config_path), *overrides], None  # overrides on defaults
+    try:
+        rows = config_keys(load_config(config_path, overrides))
+    except (ConfigError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    rows = [r for r in rows if key is None or r.key.startswith(key)]
+    if not rows:
+        raise _fail(f"no config key starts with '{key}'")
+    table = Table(show_lines=False)
+    table.add_column("key", no_wrap=True)  # a key is only useful whole: copy it into an override
+    table.add_column("value", overflow="fold", max_width=30)
+    table.add_column("type", overflow="fold", max_width=24)
+    table.add_column("description")
+    for row in rows:
+        table.add_row(row.key, show_value(row.value), row.type, row.description)
+    console.print(table)
 
 
 @app.command("quickstart")

@@ -37,68 +37,132 @@ class SandboxSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    isolation: IsolationMode = "auto"
-    bwrap_path: str = Field(default_factory=_default_bwrap)
-    seccomp: bool = True
-
-    # one workflow execution
-    timeout_s: float = 60.0
-    memory_mb: int = 1024
-    max_output_bytes: int = 1 << 20  # the child's stdout+stderr
-    max_message_bytes: int = 4 << 20  # one JSON line on the RPC pipe
-    max_llm_calls: int = 64  # host-side hard cap; mas enforces its own, finer limits
-    max_new_tokens: int = 1024  # cap on any agent turn's max_tokens
-    max_tool_calls: int = 64
-    # requests (LLM turns + tool calls) one execution may have in flight; a well-behaved child
-    # waits for each reply in its thread, so more means a flood: the execution is ended
-    max_pending_requests: int = Field(default=32, ge=1)
-    nproc: int = 64  # tasks (processes + threads) per execution
-    nofile: int = 64
-    file_size_mb: int = 64
-    scratch_mb: int = 64  # private tmpfs mounted at /tmp, the only writable place
-    max_concurrency: int = 32
-    # the workflow library's own per-execution limits (agents, turns, calls...), sent to the child
-    limits: Limits = Field(default_factory=Limits)
-    # idle, already-confined children kept per distinct limit set: an execution then skips the
-    # fork and the confinement (~5 ms of CPU); 0 forks every child on demand. The pool refills
-    # while no execution runs (e.g. during a training update), so a pool as large as a rollout's
-    # concurrent executions starts them all at once (~5 MB each, PSS; bench/rollout.py).
-    pool_size: int = Field(default=2, ge=0, le=64)
-
-    # the nested child for agent code (python tool) and programs under test
-    tool_timeout_s: float = 5.0
-    tool_memory_mb: int = 512
-    tool_max_output_bytes: int = 16 << 10  # text returned to the agent
-    tool_nproc: int = 16
-
-    unprivileged_uid: int = 65534  # the uid a root host drops to (nobody)
-    unprivileged_gid: int = 65534
-    expose_modules: tuple[str, ...] = ("metaagentx.mas", "metaagentx.sandbox", "workflow")
-    # Loaded once in the fork server. Keep it small: every loaded page makes each fork slower
-    # (sympy alone adds ~15 ms per fork), so heavy libraries are imported by the code that needs them.
-    preimport: tuple[str, ...] = (
-        "metaagentx.mas",
-        "workflow",
-        "json",
-        "re",
-        "math",
-        "cmath",
-        "random",
-        "statistics",
-        "fractions",
-        "decimal",
-        "itertools",
-        "functools",
-        "collections",
-        "heapq",
-        "bisect",
-        "string",
-        "textwrap",
-        "dataclasses",
-        "typing",
-        "concurrent.futures",
-        "io",
-        "copy",
-        "operator",
-        "traceback",
+    isolation: IsolationMode = Field(
+        "auto",
+        description="strict: refuse to start when any layer is missing (bubblewrap included); auto: every layer that works here, the rest reported; process: rlimits + process group (+ uid drop as root) only; unsafe: auto without the hidden filesystem (never for training or eval).",
+    )
+    bwrap_path: str = Field(
+        default_factory=_default_bwrap,
+        description="The bubblewrap binary (default: found on PATH).",
+    )
+    seccomp: bool = Field(
+        True,
+        description="Load the seccomp filter in executions: no sockets but AF_UNIX, no ptrace, mount, new namespaces, bpf or io_uring.",
+    )
+    timeout_s: float = Field(
+        60.0,
+        description="Wall-clock limit of one workflow execution; past it its process group is killed.",
+    )
+    memory_mb: int = Field(
+        1024,
+        description="Address-space limit of one execution, in MiB.",
+    )
+    max_output_bytes: int = Field(
+        1 << 20,
+        description="The execution's stdout + stderr kept, in bytes.",
+    )
+    max_message_bytes: int = Field(
+        4 << 20,
+        description="Largest JSON line on the execution's RPC pipe, in bytes.",
+    )
+    max_llm_calls: int = Field(
+        64,
+        description="Host-side cap on agent calls per execution (the workflow library enforces its own, finer limits).",
+    )
+    max_new_tokens: int = Field(
+        1024,
+        description="Cap on any agent turn's max_tokens.",
+    )
+    max_tool_calls: int = Field(
+        64,
+        description="Host-side cap on tool calls per execution.",
+    )
+    max_pending_requests: int = Field(
+        default=32, ge=1,
+        description="Requests (agent turns + tool calls) one execution may have in flight; more is a flood and ends the execution.",
+    )
+    nproc: int = Field(
+        64,
+        description="Tasks (processes + threads) per execution.",
+    )
+    nofile: int = Field(
+        64,
+        description="Open files per execution.",
+    )
+    file_size_mb: int = Field(
+        64,
+        description="Largest file an execution may write, in MiB.",
+    )
+    scratch_mb: int = Field(
+        64,
+        description="Size of the private tmpfs at /tmp, the only writable place, in MiB.",
+    )
+    max_concurrency: int = Field(
+        32,
+        description="Executions running at once.",
+    )
+    limits: Limits = Field(
+        default_factory=Limits,
+        description="The workflow library's own per-execution limits (agents, turns, calls...), sent to the child.",
+    )
+    pool_size: int = Field(
+        default=2, ge=0, le=64,
+        description="Idle, already-confined children kept per distinct limit set (an execution then skips fork and confinement, ~5 ms of CPU); 0 forks on demand. It refills while no execution runs, so a pool as large as a rollout's concurrent executions starts them all at once (~5 MB each).",
+    )
+    tool_timeout_s: float = Field(
+        5.0,
+        description="Wall-clock limit of one nested run (the python tool, a program under test).",
+    )
+    tool_memory_mb: int = Field(
+        512,
+        description="Address-space limit of one nested run, in MiB.",
+    )
+    tool_max_output_bytes: int = Field(
+        16 << 10,
+        description="Text of a nested run returned to the agent, in bytes.",
+    )
+    tool_nproc: int = Field(
+        16,
+        description="Tasks (processes + threads) per nested run.",
+    )
+    unprivileged_uid: int = Field(
+        65534,
+        description="The uid a root host drops executions to (nobody).",
+    )
+    unprivileged_gid: int = Field(
+        65534,
+        description="The gid a root host drops executions to (nogroup).",
+    )
+    expose_modules: tuple[str, ...] = Field(
+        ("metaagentx.mas", "metaagentx.sandbox", "workflow"),
+        description="Packages executions may import from the host installation (the workflow library).",
+    )
+    preimport: tuple[str, ...] = Field(
+        default=(
+            "metaagentx.mas",
+            "workflow",
+            "json",
+            "re",
+            "math",
+            "cmath",
+            "random",
+            "statistics",
+            "fractions",
+            "decimal",
+            "itertools",
+            "functools",
+            "collections",
+            "heapq",
+            "bisect",
+            "string",
+            "textwrap",
+            "dataclasses",
+            "typing",
+            "concurrent.futures",
+            "io",
+            "copy",
+            "operator",
+            "traceback",
+        ),
+        description="Modules loaded once in the fork server; keep it small: every loaded page makes each fork slower (sympy alone adds ~15 ms per fork).",
     )
