@@ -49,22 +49,17 @@ class VLLMGeneration:
         try:
             for name in engine_groups(policy.sharing):
                 if v.placement == "colocated":
-                    self.engines[name] = VLLMGenerator(
+                    self.engines[name] = VLLMGenerator.from_config(
                         config.model.path,  # type: ignore[arg-type]
+                        args,
+                        v,
                         tokenizer=tokenizer,
                         name=f"vLLM engine '{name}' of rank {world.rank}",
-                        engine=args,
-                        sync_timeout_s=v.sync_timeout_s,
-                        cpu_kv_cache_gib=v.cpu_kv_cache_gib,
                     )
                 else:
                     urls = self._server_urls(name, args, run_dir)
-                    self.engines[name] = VLLMServerGenerator(
-                        urls, tokenizer, sync_timeout_s=v.sync_timeout_s,
-                        timeout_s=config.generation.timeout_s,
-                        max_retries=config.generation.max_retries,
-                        concurrency=config.generation.concurrency,
-                        max_prompt_tokens=config.generation.max_prompt_tokens,
+                    self.engines[name] = VLLMServerGenerator.from_config(
+                        urls, tokenizer, config.generation
                     )
         except BaseException:
             self.close()

@@ -79,21 +79,9 @@ def _vllm_generator(model: ModelConfig, generation: GenerationConfig, seed: int)
 
         if not v.server_urls:
             raise ValueError("generation.vllm.placement=server needs generation.vllm.server_urls")
-        return VLLMServerGenerator(
-            v.server_urls,
-            AutoTokenizer.from_pretrained(model.path),
-            model=generation.served_model,
-            timeout_s=generation.timeout_s,
-            max_retries=generation.max_retries,
-            concurrency=generation.concurrency,
-            sync_timeout_s=v.sync_timeout_s,
-            max_prompt_tokens=generation.max_prompt_tokens,
+        return VLLMServerGenerator.from_config(
+            v.server_urls, AutoTokenizer.from_pretrained(model.path), generation
         )
     from metaagentx.llm.vllm_backend import VLLMGenerator, engine_args
 
-    return VLLMGenerator(
-        model.path,
-        engine=engine_args(model.dtype, v, seed=seed),
-        sync_timeout_s=v.sync_timeout_s,
-        cpu_kv_cache_gib=v.cpu_kv_cache_gib,
-    )
+    return VLLMGenerator.from_config(model.path, engine_args(model.dtype, v, seed=seed), v)

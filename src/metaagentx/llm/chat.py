@@ -7,6 +7,8 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from metaagentx.llm.base import GenerationRequest
+
 
 def render_prompt_ids(
     tokenizer: PreTrainedTokenizerBase,
@@ -25,3 +27,19 @@ def render_prompt_ids(
         list(messages), add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True
     )
     return list(encoded["input_ids"])
+
+
+class RendersPrompts:
+    """For backends that render chat prompts with a local tokenizer (`self.tokenizer`): the
+    exact ids a request conditions on, and their count for the batchers' prompt cap."""
+
+    tokenizer: PreTrainedTokenizerBase
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The exact ids the model is conditioned on for `request`."""
+        if request.prompt_ids is not None:
+            return list(request.prompt_ids)
+        return render_prompt_ids(self.tokenizer, request.messages or [])
+
+    def prompt_length(self, request: GenerationRequest) -> int:
+        return len(self.prompt_ids(request))

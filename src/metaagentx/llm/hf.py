@@ -29,7 +29,7 @@ from metaagentx.llm.base import (
     Generator,
     check_prompt_length,
 )
-from metaagentx.llm.chat import render_prompt_ids
+from metaagentx.llm.chat import RendersPrompts
 from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.llm.sampling import sample_next
 
@@ -85,7 +85,7 @@ class DecodeRow:
     stop_reason: str | None = None
 
 
-class HFGenerator(Generator):
+class HFGenerator(RendersPrompts, Generator):
     """Generate with an in-process transformers model (the trainer's own model object)."""
 
     def __init__(
@@ -144,16 +144,6 @@ class HFGenerator(Generator):
             num_threads=num_threads,
             max_prompt_tokens=max_prompt_tokens,
         )
-
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        """The exact ids the model is conditioned on for `request`."""
-        if request.prompt_ids is not None:
-            return list(request.prompt_ids)
-        assert request.messages is not None
-        return render_prompt_ids(self.tokenizer, request.messages)
-
-    def prompt_length(self, request: GenerationRequest) -> int:
-        return len(self.prompt_ids(request))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         rows = [self.make_row(r, index=i) for i, r in enumerate(requests)]

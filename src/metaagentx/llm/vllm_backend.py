@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, Generator
-from metaagentx.llm.chat import render_prompt_ids
+from metaagentx.llm.chat import RendersPrompts
 
 if TYPE_CHECKING:
     from metaagentx.config import VLLMConfig
@@ -144,7 +144,7 @@ def engine_args(
     return args
 
 
-class VLLMGenerator(Generator):
+class VLLMGenerator(RendersPrompts, Generator):
     """Batched generation with `vllm.LLM`; the sampled tokens' log-probs come from the engine.
 
     `engine` holds the engine's arguments (`engine_args`). With LoRA enabled,
@@ -174,20 +174,21 @@ class VLLMGenerator(Generator):
         self.adapters: dict[str, Any] = {}  # role -> LoRARequest
         self._lora_ids = itertools.count(1)
 
+    @classmethod
+    def from_config(
+        cls, model_path: str | Path, engine: Mapping[str, Any], config: VLLMConfig, **options: Any
+    ) -> VLLMGenerator:
+        """An engine with arguments `engine` (`engine_args`) and `config`'s deadline and CPU
+        KV cache; `options` are the other keywords (tokenizer, name)."""
+        return cls(model_path, engine=engine, sync_timeout_s=config.sync_timeout_s,
+                   cpu_kv_cache_gib=config.cpu_kv_cache_gib, **options)
+
     @property
     def can_sleep(self) -> bool:
         """Sleep mode frees GPU memory during the update; vLLM offers it on CUDA only."""
         import torch
 
         return torch.cuda.is_available()
-
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        if request.prompt_ids is not None:
-            return list(request.prompt_ids)
-        return render_prompt_ids(self.tokenizer, request.messages or [])
-
-    def prompt_length(self, request: GenerationRequest) -> int | None:
-        return len(self.prompt_ids(request))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         prompts = [self.prompt_ids(r) for r in requests]

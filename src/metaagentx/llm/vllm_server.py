@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
@@ -33,9 +33,12 @@ from metaagentx.llm.base import (
     Generator,
     check_prompt_length,
 )
-from metaagentx.llm.chat import render_prompt_ids
+from metaagentx.llm.chat import RendersPrompts
 from metaagentx.llm.openai_backend import FirstCallGate, server_extra
 from metaagentx.llm.vllm_backend import WeightSyncTimeout
+
+if TYPE_CHECKING:
+    from metaagentx.config import GenerationConfig
 
 SESSION_KEYS = ("execution_id", "design_id", "session")
 
@@ -73,7 +76,7 @@ class ServerRouter:
             self.in_flight[index] -= 1
 
 
-class VLLMServerGenerator(Generator):
+class VLLMServerGenerator(RendersPrompts, Generator):
     """Completions from one or more vLLM OpenAI servers, with exact token ids and log-probs.
 
     `adapters` maps a role to the LoRA name its requests ask for (`lora` sharing); other roles
@@ -108,14 +111,6 @@ class VLLMServerGenerator(Generator):
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vllm-http")
         self._gate = FirstCallGate()
 
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        if request.prompt_ids is not None:
-            return list(request.prompt_ids)
-        return render_prompt_ids(self.tokenizer, request.messages or [])
-
-    def prompt_length(self, request: GenerationRequest) -> int | None:
-        return len(self.prompt_ids(request))
-
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return list(self._pool.map(lambda r: self._gate(self._generate_one, r), requests))
 
@@ -125,6 +120,22 @@ class VLLMServerGenerator(Generator):
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         return await asyncio.wrap_future(self.submit(request))
+
+    @classmethod
+    def from_config(
+        cls, base_urls: Sequence[str], tokenizer: Any, generation: GenerationConfig
+    ) -> VLLMServerGenerator:
+        """Clients of `base_urls` with `generation`'s timeouts, retries, concurrency and caps."""
+        return cls(
+            base_urls,
+            tokenizer,
+            model=generation.served_model,
+            timeout_s=generation.timeout_s,
+            max_retries=generation.max_retries,
+            concurrency=generation.concurrency,
+            sync_timeout_s=generation.vllm.sync_timeout_s,
+            max_prompt_tokens=generation.max_prompt_tokens,
+        )
 
     def _generate_one(self, request: GenerationRequest) -> GenerationResult:
         prompt = self.prompt_ids(request)
