@@ -79,14 +79,14 @@ def test_run_executes_a_design_in_the_sandbox_with_the_tiny_model(tiny_model_dir
     args += ["--model", str(tiny_model_dir), "--max-new-tokens", "12", "--device", "cpu", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout.splitlines()[-1])
+    payload = json.loads(result.stdout)  # the whole of stdout: one JSON object
     assert payload["status"] == "ok"
     assert sorted(call["agent"] for call in payload["trace"]) == [
         "BackwardSolver",
         "CaseAnalyzer",
         "ForwardSolver",
     ]
-    assert all(0 < len(call["response_ids"]) <= 12 for call in payload["trace"])
+    assert all(0 < call["tokens"] <= 12 for call in payload["trace"])
     assert "netns" in payload["isolation"] or "rlimits" in payload["isolation"]
 
 

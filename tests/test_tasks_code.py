@@ -33,6 +33,10 @@ programs = pytest.importorskip("metaagentx.sandbox.programs",
     ("```python\nprint(4)\n```\n```text\nnot code\n```", "print(4)\n"),
     ("```python\nprint(5)\n", "print(5)\n"),  # cut off at the length limit
     ("no code here", None),
+    # the authors' executors: <solution> wins over earlier fences, a fence inside is unwrapped
+    ("```python\nprint(0)\n```\n<solution>\nprint(6)\n</solution>", "print(6)\n"),
+    ("<solution>\n```python\nprint(7)\n```\n</solution>", "print(7)\n"),
+    ("<solution>  </solution>\n```python\nprint(8)\n```", "print(8)\n"),
 ])
 def test_extract_program(text: str, program: str | None) -> None:
     assert extract_program(text) == program

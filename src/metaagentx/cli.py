@@ -238,23 +238,6 @@ def data_check(
         )
 
 
-def _print_execution(result) -> None:
-    for call in result.trace:
-        console.rule(
-            f"[bold]{call.agent}[/] ({len(call.response_ids)} tokens, {call.finish_reason})"
-        )
-        console.print(call.text, markup=False, highlight=False)
-    console.rule()
-    console.print(
-        f"status: [bold]{result.status}[/]  answer: {result.answer!r}  agent calls: {len(result.trace)}  "
-        f"{result.duration:.2f} s",
-        highlight=False,
-    )
-    if result.error:
-        console.print(f"[red]{result.error_kind}: {result.error}[/]", highlight=False)
-    console.print(f"[dim]isolation: {', '.join(result.isolation)}[/]", highlight=False)
-
-
 @app.command("design")
 def design(
     question: Annotated[
@@ -308,6 +291,17 @@ def design(
     console.print(f"pattern: {parsed.pattern}  design: {verdict}", highlight=False)
 
 
+TESTS_HELP = (
+    "Code tests (--domain code), a .json/.jsonl file or inline JSON: "
+    '{"inputs": [...], "outputs": [...]} stdin/stdout pairs (call tests with "fn_name"), '
+    '{"functional": "<asserts, or def check(candidate) ... check(f)>"}, '
+    '{"public_tests": [...], "hidden_tests": [...]}, or a list of '
+    '{"kind": "stdio|call|functional", "input": ..., "expected": ..., "fn_name": ...} tests; '
+    "the first of several tests is shown to agents (run_tests), all are graded. "
+    "Without --tests a code run is not graded."
+)
+
+
 @app.command("run")
 def run(
     question: Annotated[
@@ -317,13 +311,23 @@ def run(
     script: Annotated[
         Path | None,
         typer.Option(
-            "--script", help="A design script to execute; without it the model designs one first."
+            "--script",
+            help="A design script to execute (statically checked like the model's designs); "
+            "without it the model designs one first.",
         ),
     ] = None,
     domain: Annotated[str, typer.Option(help="math or code: decides the answer format.")] = "math",
     answer: Annotated[
         str | None, typer.Option(help="Reference answer (math) to grade the result against.")
     ] = None,
+    tests: Annotated[str | None, typer.Option("--tests", help=TESTS_HELP)] = None,
+    dialect: Annotated[
+        str,
+        typer.Option(
+            help="Workflow API of the script (sandbox.dialect): metaagentx (ours), pettingllms "
+            "(the MetaAgent-X authors') or auto (read from the script)."
+        ),
+    ] = "auto",
     temperature: Annotated[
         float, typer.Option(help="Sampling temperature of every call (0 = greedy).")
     ] = 0.0,
@@ -333,89 +337,45 @@ def run(
         bool, typer.Option(help="Use the short designer prompt (small models).")
     ] = False,
     isolation: Annotated[
-        str, typer.Option(help="Sandbox isolation: auto, strict, process or unsafe (no hidden filesystem: never for grading).")
+        str,
+        typer.Option(
+            help="Sandbox isolation: auto, strict, process or unsafe (no hidden filesystem: "
+            "never for grading)."
+        ),
     ] = "auto",
     timeout_s: Annotated[float, typer.Option(help="Wall-clock limit of the execution.")] = 120.0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object, whatever happens.")
+    ] = False,
 ) -> None:
-    """Execute a design in the sandbox (given with --script, or designed by the model first)."""
-    import asyncio
-    import dataclasses
+    """Execute a design in the sandbox (--script, or designed by the model first) and grade it:
+    math with --answer, code with --tests (without them the run is not graded).
 
-    from metaagentx.config import ConfigError, build_config
-    from metaagentx.llm.hf import HFGenerator
-    from metaagentx.rollout.factory import open_rollout
-    from metaagentx.sandbox.layers import SandboxUnavailable
-    from metaagentx.tasks.base import Task
+    --json prints exactly one JSON object. Exit code: 0 when the execution ran (even if wrong),
+    1 when it never reported, 2 for bad arguments, rejected designs or no sandbox."""
+    from metaagentx.cli_run import RunOptions, run_command
 
-    if domain not in ("math", "code"):
-        raise _fail(f"unknown domain '{domain}'; choose math or code")
-    if script is not None and not script.is_file():
-        raise _fail(f"script '{script}' does not exist")
-    try:
-        config = build_config(
-            {},
-            [
-                f"model.path={model}",
-                f"model.device={device}",
-                f"generation.temperature={temperature}",
-                f"rollout.designer_max_new_tokens={design_max_new_tokens}",
-                f"rollout.executor_max_new_tokens={max_new_tokens}",
-                f"rollout.compact_prompt={compact}",
-                "rollout.num_designs=1",
-                "rollout.num_executions=1",
-                f"sandbox.isolation={isolation}",
-                f"sandbox.timeout_s={timeout_s}",
-            ],
-        )
-        generator = HFGenerator.from_pretrained(model, device=device)
-    except (ConfigError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
-    task = Task(
-        id="cli",
+    options = RunOptions(
+        question=question,
+        model=model,
+        script=script,
         domain=domain,
-        prompt=question,
         answer=answer,
-        source="cli",
-        graded=answer is not None,
+        tests=tests,
+        dialect=dialect,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        design_max_new_tokens=design_max_new_tokens,
+        compact=compact,
+        isolation=isolation,
+        timeout_s=timeout_s,
+        device=device,
+        as_json=as_json,
     )
-    try:
-        with open_rollout(config, generator) as stack:
-            if script is not None:
-                result = asyncio.run(
-                    stack.runner.run(
-                        script.read_text(),
-                        task.public_view(),
-                        tools=stack.environment.tools(task),
-                        sampling=stack.engine.settings.executor_sampling(),
-                    )
-                )
-                graded = None
-            else:
-                tree = stack.engine.rollout_sync([task])
-                node = tree.designs()[0]
-                console.print(
-                    node.generation.text if node.generation else "", markup=False, highlight=False
-                )
-                if not node.design.valid:
-                    raise _fail(
-                        f"the model's design was rejected ({node.design.reason}): {node.design.detail}"
-                    )
-                execution = node.executions[0]
-                if execution.result is None:
-                    raise _fail("the execution was cut by the straggler deadline")
-                result, graded = execution.result, execution.grade
-    except SandboxUnavailable as exc:
-        raise _fail(str(exc)) from None
-    if as_json:
-        payload = dataclasses.asdict(result)
-        payload["grade"] = graded
-        typer.echo(json.dumps(payload))
-        return
-    _print_execution(result)
-    if graded is not None:
-        console.print(f"correct: {graded['correct']}", highlight=False)
+    code = run_command(options)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command("rollout")

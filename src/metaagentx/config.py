@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from metaagentx.rollout.host_tools import HostTool, ToolsConfig
 from metaagentx.sandbox.settings import SandboxSettings
 
 
@@ -192,9 +193,11 @@ class RolloutConfig(_Section):
     designer_examples: list[str] | None = Field(
         None, description="Example designs shown to the designer (None: the prompt's default pair)."
     )
-    designer_prompt: Literal["full", "compact", "minimal"] | None = Field(
+    designer_prompt: (
+        Literal["full", "compact", "minimal", "pettingllms", "pettingllms_simple"] | None
+    ) = Field(
         None,
-        description="Designer prompt style; minimal is one line of instructions and the task (for a tiny model taught the format by SFT). None: compact or full by compact_prompt.",
+        description="Designer prompt style; minimal is one line of instructions and the task (for a tiny model taught the format by SFT); pettingllms is the MetaAgent-X authors' code-generation prompt with their few-shots and format, pettingllms_simple their one-line prompt their checkpoints are trained on (evaluate a released checkpoint with it). None: compact or full by compact_prompt.",
     )
     designs_dir: str | None = Field(
         None,
@@ -342,7 +345,9 @@ class SFTConfig(_Section):
         le=1.0,
         description="A design is kept when valid and at least this fraction of its executions is correct.",
     )
-    record_designer_prompt: Literal["full", "compact", "minimal"] | None = Field(
+    record_designer_prompt: (
+        Literal["full", "compact", "minimal", "pettingllms", "pettingllms_simple"] | None
+    ) = Field(
         None,
         description="Prompt style stored in designer records (None: the one the teacher saw), so a big teacher can see the full prompt while the student trains on a short one.",
     )
@@ -503,6 +508,10 @@ class Config(_Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    tools: ToolsConfig = Field(
+        default_factory=ToolsConfig,
+        description="Tools beyond the built-ins: host-side functions and HTTP endpoints agents call by name.",
+    )
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
@@ -658,12 +667,14 @@ __all__ = [
     "DataConfig",
     "EvalConfig",
     "GenerationConfig",
+    "HostTool",
     "LoggingConfig",
     "ModelConfig",
     "RayRolloutConfig",
     "RolloutConfig",
     "SFTConfig",
     "SandboxSettings",
+    "ToolsConfig",
     "TrainerConfig",
     "build_config",
     "load_config",

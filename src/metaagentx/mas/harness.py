@@ -7,7 +7,8 @@ This is what the sandbox child calls; it is also usable in-process (tests, local
     send({"type": "final", **outcome.to_dict()})    # JSON: status, final_output, trace, ...
 
 The script runs as a module whose globals already hold the injected task (`task`, `question`,
-`domain`), with the paper-style `workflow` imports installed (`install_aliases`). Its final
+`domain`); its `workflow` imports answer from the workflow dialect it is written in (ours or the
+authors', see `dialects`). Its final
 output is what its outermost node's `run()` recorded (the last one wins); a script that only
 builds a node called `workflow` and never runs it is run by the harness. What it prints goes to
 `outcome.stdout`, not to the real stdout.
@@ -15,16 +16,21 @@ builds a node called `workflow` and never runs it is run by the harness. What it
 
 from __future__ import annotations
 
-import builtins
 import io
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from metaagentx.mas.dialects import (
+    Dialect,
+    node_types,
+    preloaded_modules,
+    resolve_dialect,
+    script_builtins,
+)
 from metaagentx.mas.execution import Execution, start_execution
 from metaagentx.mas.limits import Limits
-from metaagentx.mas.node import Node
 from metaagentx.mas.protocol import ExecutionLimitExceeded, Runtime, use_runtime
 from metaagentx.mas.text import clip
 
@@ -73,11 +79,13 @@ class _CappedBuffer(io.StringIO):
         return len(text)
 
 
-def script_globals(task: dict[str, Any]) -> dict[str, Any]:
-    """The globals a design runs with: the injected task as `task`, `question`, `domain`."""
+def script_globals(task: dict[str, Any], dialect: Dialect = "metaagentx") -> dict[str, Any]:
+    """The globals a design runs with: the injected task as `task`, `question`, `domain`, the
+    dialect's imports (`dialects.script_builtins`) and the modules its runtime preloads."""
     return {
         "__name__": "__design__",
-        "__builtins__": builtins,
+        "__builtins__": script_builtins(dialect),
+        **preloaded_modules(dialect),
         "task": dict(task),
         "question": str(task.get("question", "")),
         "domain": task.get("domain"),
@@ -91,28 +99,28 @@ def run_design(
     *,
     filename: str = "<design>",
     capture_output: bool = True,
+    dialect: str = "auto",
 ) -> DesignOutcome:
     """Execute `script` against `runtime` and return its outcome; never raises for anything the
     script does (KeyboardInterrupt aside). With `capture_output`, sys.stdout/sys.stderr are
     redirected into `DesignOutcome.stdout` while the script runs, so the runtime must not talk
-    to its host through sys.stdout."""
-    from metaagentx.mas import install_aliases
-
-    install_aliases()
+    to its host through sys.stdout. `dialect`: "auto" (read from the script), "metaagentx" or
+    "pettingllms" (see `dialects`)."""
     execution = start_execution(runtime, limits)
     try:
         code = compile(script, filename, "exec")
+        resolved = resolve_dialect(dialect, script)
     except (SyntaxError, ValueError) as exc:
         return _outcome(execution, "design_error", exc, "")
     buffer = _CappedBuffer(STDOUT_CHARS)
     error: BaseException | None = None
     try:
         with use_runtime(runtime), _captured(buffer, capture_output):
-            namespace = script_globals(runtime.task)
+            namespace = script_globals(runtime.task, resolved)
             exec(code, namespace)
             candidate = namespace.get("workflow")
-            if execution.final_output is None and isinstance(candidate, Node):
-                candidate.run()
+            if execution.final_output is None and isinstance(candidate, node_types(resolved)):
+                candidate.run(namespace["question"])
     except SystemExit:
         pass  # a script may end itself; what it recorded still counts
     except Exception as exc:

@@ -2,8 +2,9 @@
 
 Built-ins run on the host side (`python` in a nested sandbox child, `run_tests` against the
 task's public tests only) through `Runtime.tool`; the library never executes agent code itself.
-Tools a script registers are plain Python functions and run inside the script's own (already
-sandboxed) process.
+Host-side tools (the user's functions and HTTP endpoints, `tools.host` in the config) run on the
+host too, by name, when the host announced them (`task["host_tools"]`). Tools a script registers
+are plain Python functions and run inside the script's own (already sandboxed) process.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ ToolFunction = Callable[..., Any]
 
 @dataclass(frozen=True)
 class Tool:
-    """A named tool: `fn` runs in-process; a built-in (fn None) is run by the host."""
+    """A named tool: `fn` runs in-process; a built-in (fn None) is run by the host, and so is
+    a host tool (`host`: one the host announced, called with the agent's arguments as is)."""
 
     name: str
     description: str
     fn: ToolFunction | None = None
+    host: bool = False
 
     @property
     def builtin(self) -> bool:
-        return self.fn is None
+        return self.fn is None and not self.host
 
 
 BUILTIN_TOOLS = {
@@ -55,7 +58,8 @@ class ToolRegistry:
     """The tools available to the agents it is given to.
 
     `ToolRegistry()` is empty (pure reasoning). Built-ins by name: `ToolRegistry(["python"])`,
-    `ToolRegistry(["run_tests"])`. Own tools: `registry.register(fn)` (also as a decorator, or
+    `ToolRegistry(["run_tests"])`; host-side tools the host announced too (`["search"]`). Own
+    tools: `registry.register(fn)` (also as a decorator, or
     `register(fn, name=..., description=...)`); the agent calls them with
     `<tool_call>{"name": "fn_name", "arguments": {...}}</tool_call>` and gets `str(result)`
     (JSON for dicts and lists). An agent with the `python` tool also runs the last ```python
@@ -68,16 +72,22 @@ class ToolRegistry:
             self.add(tool)
 
     def add(self, tool: ToolSpec) -> ToolRegistry:
-        """Add a built-in by name ("python", "run_tests"), a `Tool`, or a function."""
+        """Add a built-in or an announced host tool by name ("python", "run_tests", "search"),
+        a `Tool`, or a function."""
         if isinstance(tool, Tool):
             self._tools[tool.name] = tool
         elif isinstance(tool, str):
             key = TOOL_ALIASES.get(tool, tool)
-            if key not in BUILTIN_TOOLS:
+            if key in BUILTIN_TOOLS:
+                self._tools[key] = BUILTIN_TOOLS[key]
+                return self
+            hosted = _announced_host_tools()
+            if key not in hosted:
                 raise ValueError(
-                    f"unknown built-in tool {tool!r}; built-ins: {sorted(BUILTIN_TOOLS)}"
+                    f"unknown tool {tool!r}; built-ins: {sorted(BUILTIN_TOOLS)}; host tools "
+                    f"configured: {sorted(hosted) or 'none (tools.host in the config)'}"
                 )
-            self._tools[key] = BUILTIN_TOOLS[key]
+            self._tools[key] = host_tool(key, hosted[key])
         elif callable(tool):
             self.register(tool)
         else:
@@ -139,12 +149,85 @@ class ToolRegistry:
         if key not in self._tools:
             raise KeyError(f"unknown tool {name!r}; available: {self.names()}")
         tool, execution = self._tools[key], current_execution()
+        if tool.host:
+            return call_host_tool(agent, key, arguments)
         if tool.builtin:
             output = execution.tool(agent, key, _builtin_arguments(key, arguments, conversation))
         else:
             execution.count_tool_call(agent, key)
             output = _to_text(tool.fn(**arguments))  # type: ignore[misc]
         return clip(output, execution.limits.max_tool_output_chars)
+
+
+def host_tool_specs() -> dict[str, dict[str, Any]]:
+    """The host-side tools this execution may call, by name: `{"description", "parameters"}` as
+    the host announced them in the task (`task["host_tools"]`; empty when none is configured)."""
+    specs = current_execution().runtime.task.get("host_tools") or []
+    return {
+        str(spec["name"]): {k: v for k, v in spec.items() if k != "name"}
+        for spec in specs
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str)
+    }
+
+
+def call_host_tool(agent: str, name: str, arguments: dict[str, Any]) -> str:
+    """Call host-side tool `name` for `agent` (counted against Limits.max_tool_calls; output
+    clipped). KeyError when the host announced no such tool."""
+    if name not in host_tool_specs():
+        raise KeyError(f"host tool {name!r} is not configured")
+    execution = current_execution()
+    output = execution.tool(agent, name, dict(arguments))
+    return clip(output, execution.limits.max_tool_output_chars)
+
+
+def run_python(agent: str, code: str, stdin: str = "") -> dict[str, Any]:
+    """Run `code` with the built-in `python` tool (a nested sandbox child, the tool's limits) and
+    return `{"status", "returncode", "stdout", "stderr"}` (what a subprocess would give)."""
+    arguments = {"code": code, "stdin": stdin, "result": "json"}
+    output = current_execution().tool(agent, "python", arguments)
+    try:
+        result = json.loads(output)
+    except ValueError:
+        result = None
+    if not isinstance(result, dict):
+        return {"status": "error", "returncode": 1, "stdout": "", "stderr": output}
+    return result
+
+
+def host_tool(name: str, spec: dict[str, Any]) -> Tool:
+    """The `Tool` of an announced host tool; its prompt line shows name, arguments (from the JSON
+    schema `spec["parameters"]`, with their descriptions) and `spec["description"]`."""
+    schema = spec.get("parameters")
+    schema = schema if isinstance(schema, dict) else {}
+    properties, required = schema.get("properties"), schema.get("required")
+    description = str(spec.get("description") or "").strip()
+    if not isinstance(properties, dict):  # no named arguments to show: the schema itself
+        shown = json.dumps(schema, ensure_ascii=False) if set(schema) - {"type"} else ""
+        line = f"{name}: {description}" + (f" Arguments: JSON schema {shown}" if shown else "")
+        return Tool(name, line.strip(), host=True)
+    required = required if isinstance(required, list) else []
+    args, notes = [], []
+    for arg, prop in properties.items():
+        prop = prop if isinstance(prop, dict) else {}
+        text = arg + ("" if arg in required or "default" in prop else "?")
+        kind = prop.get("type")
+        if kind:
+            text += f": {'|'.join(map(str, kind)) if isinstance(kind, list) else kind}"
+        if "default" in prop:
+            text += f" = {json.dumps(prop['default'], ensure_ascii=False)}"
+        args.append(text)
+        if prop.get("description"):
+            notes.append(f"{arg}: {prop['description']}")
+    line = f"{name}({', '.join(args)}): {description}"
+    return Tool(name, line + (f" ({'; '.join(notes)})" if notes else ""), host=True)
+
+
+def _announced_host_tools() -> dict[str, dict[str, Any]]:
+    """`host_tool_specs()`, or none outside an execution (nothing could serve them there)."""
+    try:
+        return host_tool_specs()
+    except RuntimeError:  # no workflow runtime is active
+        return {}
 
 
 def coerce_registry(tools: ToolRegistry | Iterable[ToolSpec] | None) -> ToolRegistry:

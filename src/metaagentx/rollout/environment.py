@@ -8,7 +8,8 @@ One object, made once from `config.sandbox` and the rollout's grading settings
 - answer extraction (`extract_answer`) and grading (`grade`, `agrade`), with the configured
   per-test timeout and, for `pass_fraction` rewards, every test run (no early stop);
 - the built-in tools an execution gets (`tools`: `python` for every task, `run_tests` on the
-  public tests for code tasks);
+  public tests for code tasks) and the user's host-side tools (`config.tools.host`, loaded here;
+  the runner it builds announces them to the child as `task["host_tools"]`);
 - a bounded thread pool, fair across executions, on which tools and grading run.
 
 Rollout, trainer, SFT and evaluation get it from `grading_environment`; nothing else wires
@@ -18,9 +19,11 @@ the executions' reach (a hidden filesystem), unless the user chose the unsafe mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from metaagentx.rollout.host_tools import HostToolHandler, load_host_tools
 from metaagentx.sandbox.client import ForkServerClient
 from metaagentx.sandbox.pools import FairPool
 from metaagentx.sandbox.programs import ProgramResult, run_program, run_test
@@ -57,8 +60,11 @@ class GradingEnvironment:
         pass_fraction: bool = False,
         workers: int | None = None,
         client: ForkServerClient | None = None,
+        host_tools: Sequence[HostToolHandler] = (),
     ) -> None:
+        """`host_tools`: loaded host-side tools (`load_host_tools`), offered to every execution."""
         self.settings = settings or SandboxSettings()
+        self.host_tools = list(host_tools)
         self.code_test_timeout_s = code_test_timeout_s
         self.stop_at_first_failure = not pass_fraction
         self.client = client or ForkServerClient(self.settings)
@@ -72,11 +78,14 @@ class GradingEnvironment:
     def close(self) -> None:
         self.pool.close()
         self.client.close()
+        for tool in self.host_tools:
+            tool.close()
 
     def runner(self, generator: AsyncGenerator) -> Runner:
         """A workflow runner on this environment's fork server, tool pool and answer format."""
         return Runner(generator, self.settings, answer_extractor=self.extract_answer,
-                      client=self.client, pool=self.pool)
+                      client=self.client, pool=self.pool,
+                      host_tools=[tool.spec() for tool in self.host_tools])
 
     # -- the program runner (tasks.code.CodeSandbox) ------------------------------------------
     def run_program(self, source: str, **options: Any) -> ProgramResult:
@@ -110,21 +119,28 @@ class GradingEnvironment:
 
     # -- tools ---------------------------------------------------------------------------------
     def tools(self, task: Task) -> dict[str, ToolHandler]:
-        """The built-in tools of an execution of `task`: `python`, and `run_tests` (public tests
-        only) for code."""
+        """The tools of an execution of `task`: `python`, `run_tests` (public tests only) for
+        code, and every host-side tool (the runner announces the same ones to the child)."""
         tools: dict[str, ToolHandler] = {"python": self.python_tool}
         if task.domain == "code":
             tools["run_tests"] = lambda arguments: self._run_tests(task, arguments)
+        tools.update({tool.name: tool.handler for tool in self.host_tools})
         return tools
 
     def python_tool(self, arguments: dict[str, Any]) -> str:
-        """The `python` tool: run `arguments["code"]` in a nested sandbox child."""
-        code = arguments.get("code")
-        if not isinstance(code, str):
-            raise ValueError("the python tool needs a string 'code' argument")
+        """The `python` tool: run `arguments["code"]` (with `arguments["stdin"]`) in a nested
+        sandbox child. The agent gets readable text; `"result": "json"` (the authors'
+        `subprocess` mapping) gets `{"status", "returncode", "stdout", "stderr"}` as JSON."""
+        code, stdin = arguments.get("code"), arguments.get("stdin", "")
+        if not isinstance(code, str) or not isinstance(stdin, str):
+            raise ValueError("the python tool needs a string 'code' argument (and string 'stdin')")
         s = self.settings
-        result = self.run_program(code, timeout_s=s.tool_timeout_s, memory_mb=s.tool_memory_mb,
+        result = self.run_program(code, stdin=stdin, timeout_s=s.tool_timeout_s,
+                                  memory_mb=s.tool_memory_mb,
                                   max_output_bytes=s.tool_max_output_bytes)
+        if arguments.get("result") == "json":
+            return json.dumps({"status": result.status, "returncode": result.returncode,
+                               "stdout": result.stdout, "stderr": result.stderr})
         return format_program_result(result)
 
     def _run_tests(self, task: Task, arguments: dict[str, Any]) -> str:
@@ -143,10 +159,13 @@ class GradingEnvironment:
 
 
 def grading_environment(config: Config) -> GradingEnvironment:
-    """The one factory: `config.sandbox` and the rollout's grading settings."""
+    """The one factory: `config.sandbox`, the rollout's grading settings and `config.tools.host`
+    (functions imported now: HostToolError, one line naming the tool, when one cannot be)."""
     r = config.rollout
+    host_tools = load_host_tools(config.tools.host)
     return GradingEnvironment(config.sandbox, code_test_timeout_s=r.code_test_timeout_s,
-                              pass_fraction=r.code_reward == "pass_fraction")
+                              pass_fraction=r.code_reward == "pass_fraction",
+                              host_tools=host_tools)
 
 
 def require_safe_grading(config: Config) -> None:

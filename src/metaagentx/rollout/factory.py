@@ -24,7 +24,8 @@ from metaagentx.tasks.mixture import TaskMixture
 
 
 def tree_settings(config: Config, mode: str | None = None) -> TreeSettings:
-    """The rollout's shape and sampling from `config.rollout` / `config.generation`."""
+    """The rollout's shape and sampling from `config.rollout` / `config.generation`, and the
+    workflow dialect designs are checked as (`config.sandbox.dialect`, as they will run)."""
     r, g = config.rollout, config.generation
     return TreeSettings(
         mode=mode or r.mode,
@@ -44,6 +45,7 @@ def tree_settings(config: Config, mode: str | None = None) -> TreeSettings:
         designer_examples=None if r.designer_examples is None else tuple(r.designer_examples),
         designer_prompt=r.designer_prompt,
         designs_dir=r.designs_dir,
+        dialect=config.sandbox.dialect,
         code_test_timeout_s=r.code_test_timeout_s,
         rewards=RewardConfig(
             code_reward=r.code_reward,

@@ -7,6 +7,8 @@ docstring's opening sentences, drops keyword-only options and example comments: 
 models with short contexts (about 3.7K chars with one example, against about 9.7K). The
 `minimal` style is one line of instructions and the task: for a tiny model that learns the
 library and the output format from SFT data (prompt length is CPU cost in every rollout).
+The `pettingllms` styles are the MetaAgent-X authors' own prompts (`pettingllms_prompt`): their
+full code-generation prompt, and `pettingllms_simple`, the one their checkpoints are trained on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from metaagentx.mas import (
     AgentNode,
@@ -35,7 +37,11 @@ from metaagentx.mas import (
 from metaagentx.mas import nodes as mas_nodes
 from metaagentx.mas.prompts import answer_format
 from metaagentx.mas.tools import BUILTIN_TOOLS
+from metaagentx.rollout import pettingllms_prompt
 from metaagentx.rollout.extract import ALLOWED_STDLIB, DEFAULT_LIMITS
+
+if TYPE_CHECKING:
+    from metaagentx.tasks.base import Task
 
 API_CLASSES: tuple[type, ...] = (
     Workflow,
@@ -58,8 +64,9 @@ INTRO = (
     "You design a multi-agent system for one task: a short Python script that builds agents "
     "with the `workflow` library and runs them. The same model plays every agent."
 )
-PromptStyle = Literal["full", "compact", "minimal"]
-PROMPT_STYLES: tuple[str, ...] = ("full", "compact", "minimal")
+PromptStyle = Literal["full", "compact", "minimal", "pettingllms", "pettingllms_simple"]
+PROMPT_STYLES: tuple[str, ...] = ("full", "compact", "minimal", "pettingllms", "pettingllms_simple")
+PETTINGLLMS_STYLES: tuple[str, ...] = ("pettingllms", "pettingllms_simple")
 MINIMAL_INSTRUCTION = (
     "Design a multi-agent system for the task with the `workflow` library: reply with "
     "Analysis:, Pattern: and one python script."
@@ -233,9 +240,12 @@ def designer_messages(
     """Chat messages asking for one design. With `max_chars`, examples are dropped from the
     last until the messages fit; PromptTooLongError if they do not fit even without any.
     `style` (None: compact or full by `compact`): "minimal" is MINIMAL_INSTRUCTION and the
-    task, without library, rules or examples."""
+    task, without library, rules or examples; "pettingllms" / "pettingllms_simple" are the
+    authors' prompts (`examples` then name their few-shots; `designs_dir` is not used)."""
     if style is not None and style not in PROMPT_STYLES:
         raise ValueError(f"unknown designer prompt style {style!r}; use one of {PROMPT_STYLES}")
+    if style in PETTINGLLMS_STYLES:
+        return _pettingllms_messages(task_prompt, domain, style, examples, max_chars)
     user = designer_user_message(task_prompt, domain)
     if style == "minimal":
         return [
@@ -256,6 +266,54 @@ def designer_messages(
         if not names:
             raise PromptTooLongError(f"designer prompt is {size} chars > max_chars={max_chars}")
         names.pop()
+
+
+def _pettingllms_messages(
+    task_prompt: str,
+    domain: str | None,
+    style: str,
+    examples: Sequence[str] | None,
+    max_chars: int | None,
+) -> list[dict[str, str]]:
+    """The authors' prompt for `style`; with `max_chars`, their few-shots are dropped from the
+    last until it fits (PromptTooLongError when it does not fit without any)."""
+    simple = style == "pettingllms_simple"
+    names = list(pettingllms_prompt.examples_for(domain) if examples is None else examples)
+    while True:
+        messages = pettingllms_prompt.designer_messages(
+            task_prompt, domain, examples=names, simple=simple
+        )
+        size = sum(len(m["content"]) for m in messages)
+        if max_chars is None or size <= max_chars:
+            return messages
+        if simple or not names:
+            raise PromptTooLongError(f"designer prompt is {size} chars > max_chars={max_chars}")
+        names.pop()
+
+
+class PromptSettings(Protocol):
+    """What `designer_prompt_messages` reads from the rollout's settings (`TreeSettings`)."""
+
+    @property
+    def designer_examples(self) -> tuple[str, ...] | None: ...
+    @property
+    def designs_dir(self) -> str | None: ...
+    @property
+    def prompt_style(self) -> PromptStyle: ...
+
+
+def designer_prompt_messages(
+    settings: PromptSettings, task: Task, style: PromptStyle | None = None
+) -> list[dict[str, str]]:
+    """The designer's messages for `task` under `settings` (what the rollout sends; SFT
+    collection rebuilds them, optionally in another `style`, to store with each design)."""
+    return designer_messages(
+        task.prompt,
+        task.domain,
+        examples=settings.designer_examples,
+        style=style or settings.prompt_style,
+        designs_dir=settings.designs_dir,
+    )
 
 
 def _example_names(examples: Sequence[str] | None, compact: bool) -> Sequence[str]:
@@ -351,13 +409,16 @@ __all__ = [
     "DEFAULT_EXAMPLES",
     "DESIGNS_ENV",
     "MINIMAL_INSTRUCTION",
+    "PETTINGLLMS_STYLES",
     "PROMPT_STYLES",
     "DesignExample",
+    "PromptSettings",
     "PromptStyle",
     "PromptTooLongError",
     "api_reference",
     "default_designs_dir",
     "designer_messages",
+    "designer_prompt_messages",
     "designer_system_prompt",
     "designer_user_message",
     "load_examples",

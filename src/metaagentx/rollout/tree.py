@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from metaagentx.llm.base import GenerationRequest, GenerationResult, SamplingParams
+from metaagentx.mas.dialects import DIALECTS, DialectSetting
 from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.extract import Design, extract_design
 from metaagentx.rollout.prompts import (
     PROMPT_STYLES,
     PromptStyle,
-    designer_messages,
+    designer_prompt_messages,
     load_examples,
 )
 from metaagentx.rollout.rewards import (
@@ -82,6 +83,7 @@ class TreeSettings:
     designer_examples: tuple[str, ...] | None = None
     designer_prompt: PromptStyle | None = None  # None: "compact" or "full" by compact_prompt
     designs_dir: str | None = None  # example designs (prompt and fixed:<pattern>); None: packaged
+    dialect: DialectSetting = "auto"  # workflow API scripts are checked as (sandbox.dialect)
     code_test_timeout_s: float = 5.0
     rewards: RewardConfig = field(default_factory=RewardConfig)
     seed: int = 0
@@ -92,6 +94,8 @@ class TreeSettings:
             raise ValueError("num_designs and num_executions must be >= 1")
         if self.designer_prompt is not None and self.designer_prompt not in PROMPT_STYLES:
             raise ValueError(f"designer_prompt must be one of {PROMPT_STYLES}")
+        if self.dialect not in ("auto", *DIALECTS):
+            raise ValueError(f"dialect must be auto or one of {DIALECTS}")
 
     @property
     def prompt_style(self) -> PromptStyle:
@@ -332,20 +336,6 @@ def _gradable(task: Task) -> bool:
     return task.graded and (bool(task.reward_tests) if task.domain == "code" else True)
 
 
-def designer_prompt_messages(
-    settings: TreeSettings, task: Task, style: PromptStyle | None = None
-) -> list[dict[str, str]]:
-    """The designer's messages for `task` under `settings` (what the rollout sends; SFT
-    collection rebuilds them, optionally in another `style`, to store with each design)."""
-    return designer_messages(
-        task.prompt,
-        task.domain,
-        examples=settings.designer_examples,
-        style=style or settings.prompt_style,
-        designs_dir=settings.designs_dir,
-    )
-
-
 class Executions(Protocol):
     """Where a rollout's executions run and are graded: here (`LocalExecutions`) or on rollout
     workers (`distributed.rollout_workers.RayExecutions`)."""
@@ -425,7 +415,9 @@ class RolloutEngine:
             examples = load_examples(settings.designs_dir)
             if pattern not in examples:
                 raise ValueError(f"no example design '{pattern}'; known: {sorted(examples)}")
-            self._fixed_design = extract_design(examples[pattern].as_reply())
+            self._fixed_design = extract_design(
+                examples[pattern].as_reply(), dialect=settings.dialect
+            )
             if not self._fixed_design.valid:
                 raise ValueError(f"the example design '{pattern}' does not pass the static check")
 
@@ -502,5 +494,5 @@ class RolloutEngine:
                 )
         results = await asyncio.gather(*(self.generator.agenerate(r) for _, _, r in requests))
         for (problem, m, _), result in zip(requests, results, strict=True):
-            design = extract_design(result.text, task_prompt=problem.task.prompt)
+            design = extract_design(result.text, task_prompt=problem.task.prompt, dialect=s.dialect)
             problem.designs.append(DesignNode(make_design_id(problem.task.id, m), design, result))

@@ -87,7 +87,12 @@ def run_workflow() -> NoReturn:
     header = json.loads(reader.readline())
     runtime = PipeRuntime(sock, reader, header.get("task") or {})
     try:
-        outcome = run_design(header["source"], runtime, Limits.from_dict(header.get("limits")))
+        outcome = run_design(
+            header["source"],
+            runtime,
+            Limits.from_dict(header.get("limits")),
+            dialect=str(header.get("dialect") or "auto"),
+        )
         message = {"type": "final", **outcome.to_dict()}
     except BaseException as exc:  # what run_design lets through (KeyboardInterrupt, MemoryError...)
         error = clip(traceback.format_exc(), MAX_ERROR_CHARS)

@@ -98,11 +98,15 @@ class Runner:
         answer_extractor: AnswerExtractor | None = None,
         client: ForkServerClient | None = None,
         pool: FairPool | None = None,
+        host_tools: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """`settings.limits` are the workflow library's limits for every run (see `run`);
         `answer_extractor` reads an answer from a final output (and from each agent response, to
-        check the answer came from an agent); tool handlers run on `pool`."""
+        check the answer came from an agent); tool handlers run on `pool`. `host_tools` are the
+        specs (`{name, description, parameters}`) of the host-side tools every run's `tools`
+        serve: each child reads them as `task["host_tools"]`."""
         self.generator = generator
+        self.host_tools = [dict(spec) for spec in host_tools]
         self.settings = settings or SandboxSettings()
         # sampling.max_new_tokens caps every agent turn, like settings.max_new_tokens
         self.sampling = sampling or SamplingParams(max_new_tokens=self.settings.max_new_tokens)
@@ -155,8 +159,9 @@ class Runner:
         await self.start()
         header = {
             "source": script,
-            "task": task,
+            "task": {**task, "host_tools": self.host_tools} if self.host_tools else task,
             "limits": (limits or self.settings.limits).to_dict(),
+            "dialect": self.settings.dialect,
         }
         started = time.monotonic()
         state = _State(task=header["task"], tools=dict(tools or {}),

@@ -105,6 +105,10 @@ class SandboxSettings(BaseModel):
         default_factory=Limits,
         description="The workflow library's own per-execution limits (agents, turns, calls...), sent to the child.",
     )
+    dialect: Literal["auto", "metaagentx", "pettingllms"] = Field(
+        "auto",
+        description="The workflow API design scripts are written in: metaagentx (ours), pettingllms (the MetaAgent-X authors' workflow library, their released checkpoint's and data's dialect), or auto (theirs when a script uses anything only their API has; see metaagentx.mas.dialects).",
+    )
     pool_size: int = Field(
         default=2, ge=0, le=64,
         description="Idle, already-confined children kept per distinct limit set (an execution then skips fork and confinement, ~5 ms of CPU); 0 forks on demand. It refills while no execution runs, so a pool as large as a rollout's concurrent executions starts them all at once (~5 MB each).",
@@ -140,7 +144,7 @@ class SandboxSettings(BaseModel):
     preimport: tuple[str, ...] = Field(
         default=(
             "metaagentx.mas",
-            "workflow",
+            "metaagentx.mas.pettingllms",
             "json",
             "re",
             "math",

@@ -89,7 +89,7 @@ class Task:
             raise ValueError(f"task {self.id}: unknown domain {self.domain!r}")
         if self.graded and self.domain == "math" and not (self.answer or "").strip():
             raise ValueError(f"task {self.id}: math task without a reference answer")
-        if self.domain == "code" and not (self.public_tests or self.hidden_tests):
+        if self.graded and self.domain == "code" and not (self.public_tests or self.hidden_tests):
             raise ValueError(f"task {self.id}: code task without tests")
         object.__setattr__(self, "public_tests", tuple(self.public_tests))
         object.__setattr__(self, "hidden_tests", tuple(self.hidden_tests))

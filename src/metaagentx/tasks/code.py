@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
+# The MetaAgent-X authors' executors put the final program in <solution> tags (fenced or not).
+_SOLUTION_RE = re.compile(r"<solution>(.*?)</solution>", re.DOTALL | re.IGNORECASE)
 
 
 class ProgramResultLike(Protocol):
@@ -69,9 +71,18 @@ class DefaultSandbox:
 
 
 def extract_program(text: str) -> str | None:
-    """The last fenced python block of a final message (an untagged block if none is tagged)."""
+    """The program of a final message: the last `<solution>` block when there is one (the
+    authors' executor format; a fence inside it is unwrapped), else the last fenced python block
+    (an untagged block if none is tagged)."""
     if not text:
         return None
+    solutions = [body for body in _SOLUTION_RE.findall(text) if body.strip()]
+    if solutions:
+        return _fenced_program(solutions[-1]) or solutions[-1].strip("\n") + "\n"
+    return _fenced_program(text)
+
+
+def _fenced_program(text: str) -> str | None:
     blocks = [(tag.lower(), body) for tag, body in _FENCE_RE.findall(text)]
     tagged = [body for tag, body in blocks if tag in _PYTHON_TAGS]
     untagged = [body for tag, body in blocks if not tag]
