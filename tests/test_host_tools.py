@@ -16,9 +16,10 @@ import pytest
 from metaagentx.config import ConfigError, build_config
 from metaagentx.mas.limits import Limits
 from metaagentx.rollout.environment import GradingEnvironment, grading_environment
-from metaagentx.rollout.host_tools import HostTool, HostToolError, load_host_tools
+from metaagentx.rollout.host_tools import HostToolError, load_host_tools
 from metaagentx.sandbox.settings import SandboxSettings
 from metaagentx.tasks.base import Task
+from metaagentx.tool_settings import HostTool
 from sandbox_support import ScriptedBatcher
 
 HERE = __name__  # host tools below are imported by this module's name, like a user's package
@@ -222,8 +223,13 @@ def test_a_function_tool_is_described_by_its_signature_and_docstring() -> None:
 
 
 # -- the host's limits (handlers called directly) --------------------------------------------
+def _sync(handler):
+    """A host tool's (async) handler as a plain function, each call on an event loop of its own."""
+    return lambda arguments: asyncio.run(handler(arguments))
+
+
 def test_handlers_enforce_the_limits_and_never_raise(environment: GradingEnvironment) -> None:
-    tools = environment.tools(TASK)
+    tools = {name: _sync(tool) for name, tool in environment.tools(TASK).items()}
     assert tools["later"]({"text": "hi"}) == '{"echo": "hi"}'  # async function, JSON result
     refused = tools["later"]({"text": "y" * 40})
     assert refused.startswith("Error: the arguments of later are 52 bytes of JSON; the limit is 40")
@@ -242,11 +248,12 @@ def test_handlers_enforce_the_limits_and_never_raise(environment: GradingEnviron
 
 def test_abandoned_calls_cannot_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("metaagentx.rollout.host_tools.MAX_RUNNING", 1)
-    (handler,) = load_host_tools([HostTool(name="slow", function=f"{HERE}:slow", timeout_s=0.2)])
-    assert handler.handler({"seconds": 0.8}) == "Error: slow timed out after 0.2 s"
-    assert handler.handler({"seconds": 0}) == "Error: slow is busy (1 calls still running)"
+    (tool,) = load_host_tools([HostTool(name="slow", function=f"{HERE}:slow", timeout_s=0.2)])
+    handler = _sync(tool.handler)
+    assert handler({"seconds": 0.8}) == "Error: slow timed out after 0.2 s"
+    assert handler({"seconds": 0}) == "Error: slow is busy (1 calls still running)"
     time.sleep(1.0)  # the abandoned call has finished by now
-    assert handler.handler({"seconds": 0}) == "late"
+    assert handler({"seconds": 0}) == "late"
 
 
 # -- from design scripts in the real sandbox --------------------------------------------------
@@ -278,6 +285,7 @@ def test_scripts_call_function_and_http_tools_through_the_host(
         in system
     )
     assert "- search(query: string): Search the web. (query: the search terms)" in system
+    assert "Tools:" in system
     assert "slow" not in system.partition("Tools:")[2]  # only the agent's own tools are shown
 
 

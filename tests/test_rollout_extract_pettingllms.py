@@ -11,15 +11,7 @@ import pytest
 
 from metaagentx.config import build_config
 from metaagentx.llm.base import GenerationRequest, GenerationResult
-from metaagentx.rollout.extract import (
-    PETTINGLLMS_CLASSES,
-    SAFE_MODULE_USES,
-    SUBPROCESS_FIX,
-    check_script,
-    extract_design,
-    extract_script,
-    parse_pattern,
-)
+from metaagentx.rollout.extract import check_script, extract_design, extract_script, parse_pattern
 from metaagentx.rollout.factory import tree_settings
 from metaagentx.rollout.pettingllms_prompt import (
     CODE_EXAMPLES,
@@ -30,6 +22,7 @@ from metaagentx.rollout.pettingllms_prompt import (
 )
 from metaagentx.rollout.prompts import PromptTooLongError, designer_messages
 from metaagentx.rollout.rewards import ExecutionReward
+from metaagentx.rollout.script_check import PETTINGLLMS_CLASSES, SAFE_MODULE_USES, SUBPROCESS_FIX
 from metaagentx.rollout.tree import (
     DesignNode,
     ExecutionNode,

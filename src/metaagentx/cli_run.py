@@ -28,15 +28,16 @@ from metaagentx.rollout.extract import Design, check_script
 from metaagentx.rollout.tree import DesignNode, ExecutionNode
 from metaagentx.sandbox.records import ExecutionResult
 from metaagentx.sandbox.settings import IsolationMode
-from metaagentx.tasks.adapters import MalformedRow, _split_public, apps_raw_row, functional_tests
+from metaagentx.tasks.adapters import MalformedRow, apps_raw_row, functional_tests, split_public
 from metaagentx.tasks.base import Task, TestCase
+from metaagentx.tasks.datasets import read_rows
 
 log = logging.getLogger(__name__)
 console = Console()
 err_console = Console(stderr=True)
 
 DOMAINS = ("math", "code")
-DIALECTS: tuple[str, ...] = get_args(DialectSetting)
+DIALECT_SETTINGS: tuple[str, ...] = get_args(DialectSetting)
 ISOLATIONS: tuple[str, ...] = get_args(IsolationMode)
 _TESTS_FIX = "see `metaagentx run --help` for the --tests formats"
 
@@ -142,7 +143,10 @@ def execute_run(options: RunOptions) -> Outcome:
 def _check_arguments(o: RunOptions) -> None:
     checks = (
         (o.domain in DOMAINS, f"unknown domain '{o.domain}'; choose math or code"),
-        (o.dialect in DIALECTS, f"unknown --dialect '{o.dialect}'; choose {', '.join(DIALECTS)}"),
+        (
+            o.dialect in DIALECT_SETTINGS,
+            f"unknown --dialect '{o.dialect}'; choose {', '.join(DIALECT_SETTINGS)}",
+        ),
         (
             o.isolation in ISOLATIONS,
             f"unknown --isolation '{o.isolation}'; choose {', '.join(ISOLATIONS)}",
@@ -186,29 +190,36 @@ def build_task(o: RunOptions) -> Task:
 
 def read_tests(value: str) -> Any:
     """`--tests` as parsed JSON: inline (it starts with `{` or `[`), a .json file, or a .jsonl
-    file (one test per line)."""
-    text, jsonl = value.strip(), False
-    if not text.startswith(("{", "[")):
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise RunFailure(
-                "bad_tests",
-                f"--tests '{value}' is neither inline JSON nor an existing file; {_TESTS_FIX}",
-            )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RunFailure("bad_tests", f"cannot read --tests file '{value}': {exc}") from None
-        jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-    lines = [line for line in text.splitlines() if line.strip()] if jsonl else [text]
-    rows = []
-    for number, line in enumerate(lines, 1):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            where = f"line {number} of --tests" if jsonl else "--tests"
-            raise RunFailure("bad_tests", f"{where} is not JSON ({exc}); {_TESTS_FIX}") from None
+    file (one test per line, read by the datasets' own `read_rows`)."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        return _json_tests(text)
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise RunFailure(
+            "bad_tests",
+            f"--tests '{value}' is neither inline JSON nor an existing file; {_TESTS_FIX}",
+        )
+    rows: list[Any] = []
+    try:
+        if path.suffix.lower() not in (".jsonl", ".ndjson"):
+            return _json_tests(path.read_text(encoding="utf-8"))
+        for row in read_rows(path):  # blank lines skipped: "line N" counts the others
+            rows.append(row)
+    except json.JSONDecodeError as exc:
+        raise RunFailure(
+            "bad_tests", f"line {len(rows) + 1} of --tests is not JSON ({exc}); {_TESTS_FIX}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFailure("bad_tests", f"cannot read --tests file '{value}': {exc}") from None
     return rows[0] if len(rows) == 1 else rows
+
+
+def _json_tests(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunFailure("bad_tests", f"--tests is not JSON ({exc}); {_TESTS_FIX}") from None
 
 
 def code_task(question: str, spec: Any) -> Task:
@@ -228,7 +239,7 @@ def _parse_tests(question: str, spec: Any) -> Task:
     if isinstance(spec, list):
         if not spec:
             raise ValueError("the list of tests is empty")
-        public, hidden = _split_public([TestCase.from_dict(t) for t in spec])
+        public, hidden = split_public([TestCase.from_dict(t) for t in spec])
         return Task("cli", "code", question, public_tests=public, hidden_tests=hidden)
     if not isinstance(spec, dict):
         raise ValueError(f"expected a JSON object or list, got {type(spec).__name__}")
@@ -301,16 +312,7 @@ def _checked_script(path: Path, task: Task, dialect: str) -> Design:
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFailure("bad_arguments", f"cannot read script '{path}': {exc}") from None
     check = check_script(script, task_prompt=task.prompt, dialect=dialect)
-    design = Design(
-        script=script,
-        pattern=None,
-        analysis="",
-        valid=check.reason is None,
-        reason=check.reason,
-        detail=check.detail,
-        constructs=check.constructs,
-        dialect=check.dialect,
-    )
+    design = Design.checked(script, check)
     if not design.valid:
         raise RunFailure(
             str(design.reason),

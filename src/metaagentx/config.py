@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from metaagentx.rollout.host_tools import HostTool, ToolsConfig
 from metaagentx.sandbox.settings import SandboxSettings
+from metaagentx.tool_settings import HostTool, ToolsConfig
 
 
 class ConfigError(ValueError):

@@ -1,8 +1,9 @@
 """The workflow library design scripts are written against (standard library only).
 
 A design builds agents and patterns and runs them; every agent turn goes through the active
-`Runtime` (see `protocol`). Paper-style scripts import it as `workflow` after
-`install_aliases()`:
+`Runtime` (see `protocol`). Design scripts import it as `workflow` (`harness.run_design`
+redirects their imports per dialect, see `dialects`; `install_aliases()` does the same for code
+run outside the harness):
 
     from workflow import AgentNode, Workflow, ToolRegistry
     from workflow.nodes import EnsembleNode, ReflectionNode, DebateNode, RouterNode

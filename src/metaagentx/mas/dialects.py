@@ -66,24 +66,22 @@ THEIR_NAMES = frozenset(
 THEIR_KEYWORDS = frozenset(
     {"ai_client", "enable_conversation_logging", "routing_func", "default_route", "initial_state"}
 )
-# `import os, sys` is no sign: their prompt asks for it, but a script of ours may do it too.
-THEIR_TOP_MODULES = frozenset({"utils", "subprocess"})
-THEIR_WORKFLOW_MODULES = (
-    "workflow.core",
-    "workflow.graph",
-    "workflow.compat",
-    "workflow.workflow",
-    "workflow.nodes.",
-)
+# Modules only their dialect answers (derived from MODULES); `import os, sys` is no sign: their
+# prompt asks for it, but a script of ours may do it too.
+THEIR_MODULES = frozenset(MODULES["pettingllms"]) - frozenset(MODULES["metaagentx"])
 
 
-def detect_dialect(script: str) -> Dialect:
-    """`pettingllms` when the script uses something only the authors' API has (see the module
-    docstring), else `metaagentx`. A script that does not parse is ours (the check rejects it)."""
-    try:
-        tree = ast.parse(script)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return "metaagentx"
+def detect_dialect(script: str | ast.Module) -> Dialect:
+    """`pettingllms` when the script (its source, or its parsed tree) uses something only the
+    authors' API has (see the module docstring), else `metaagentx`. A script that does not parse
+    is ours (the check rejects it)."""
+    if isinstance(script, ast.Module):
+        tree = script
+    else:
+        try:
+            tree = ast.parse(script)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return "metaagentx"
     for node in ast.walk(tree):
         if _theirs(node):
             return "pettingllms"
@@ -118,16 +116,12 @@ def _their_call(call: ast.Call) -> bool:
 
 
 def _their_module(name: str) -> bool:
-    if name.split(".")[0] in THEIR_TOP_MODULES:
-        return True
-    return any(
-        name == m or name.startswith(m if m.endswith(".") else m + ".")
-        for m in THEIR_WORKFLOW_MODULES
-    )
+    return any(name == m or name.startswith(m + ".") for m in THEIR_MODULES)
 
 
-def resolve_dialect(setting: str | None, script: str) -> Dialect:
-    """The dialect a script runs in: the setting when it names one, else `detect_dialect`."""
+def resolve_dialect(setting: str | None, script: str | ast.Module) -> Dialect:
+    """The dialect a script (source or parsed tree) runs in: the setting when it names one, else
+    `detect_dialect`."""
     if setting in (None, "auto"):
         return detect_dialect(script)
     if setting not in DIALECTS:

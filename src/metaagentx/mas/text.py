@@ -26,6 +26,8 @@ _VERDICT = re.compile(
     r"verdict\s*[:=\-]?\s*[*_`\"'\[(]*\s*(incorrect|correct|wrong|fail(?:ed)?|pass(?:ed)?)\b",
     re.IGNORECASE,
 )
+# The MetaAgent-X authors' executors put a final program in <solution> tags (fenced or not).
+SOLUTION_TAG = re.compile(r"<solution>(.*?)</solution>", re.DOTALL | re.IGNORECASE)
 _ROUTE_TAG = re.compile(r"<route>\s*(.*?)\s*</route>", re.DOTALL | re.IGNORECASE)
 
 Verdict = Literal["correct", "incorrect"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,10 @@ BUILTIN_TOOLS = {
 TOOL_ALIASES = {"python_execute": "python", "code_interpreter": "python"}
 
 ToolSpec = str | ToolFunction | Tool
+_JSON_TYPES: dict[type, str] = {
+    str: "string", int: "integer", float: "number", bool: "boolean",
+    list: "array", tuple: "array", set: "array", dict: "object",
+}  # fmt: skip
 
 
 class ToolRegistry:
@@ -239,6 +245,56 @@ def coerce_registry(tools: ToolRegistry | Iterable[ToolSpec] | None) -> ToolRegi
     if isinstance(tools, (str, Tool)) or callable(tools):
         return ToolRegistry([tools])  # type: ignore[list-item]
     return ToolRegistry(tools)
+
+
+def parameters_schema(func: ToolFunction, *, closed: bool = False) -> dict[str, Any]:
+    """A JSON schema of `func`'s keyword parameters (types from annotations, descriptions from
+    `Annotated[...]`, required = no default): what a tool's caller is told. `closed` adds
+    `additionalProperties: false` unless `func` takes `**kwargs`."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return {"type": "object", "properties": {}, "required": []}
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception:  # annotations naming things not importable here
+        hints = {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    parameters = signature.parameters.values()
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            continue  # cannot be passed by name
+        prop = _property(hints.get(p.name, p.annotation))
+        if p.default is p.empty:
+            required.append(p.name)
+        elif isinstance(p.default, (str, int, float, bool)):
+            prop["default"] = p.default
+        properties[p.name] = prop
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+    if closed and not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _property(annotation: Any) -> dict[str, Any]:
+    prop: dict[str, Any] = {}
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        notes = [e for e in extras if isinstance(e, str)]
+        if notes:
+            prop["description"] = notes[0]
+        annotation = base
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if members and typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = members[0] if len(members) == 1 else annotation
+    if annotation is inspect.Parameter.empty:
+        prop["type"] = "string"
+    else:
+        kind = _JSON_TYPES.get(typing.get_origin(annotation) or annotation)
+        if kind:
+            prop["type"] = kind
+    return prop
 
 
 def _builtin_arguments(

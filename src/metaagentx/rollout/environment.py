@@ -10,7 +10,9 @@ One object, made once from `config.sandbox` and the rollout's grading settings
 - the built-in tools an execution gets (`tools`: `python` for every task, `run_tests` on the
   public tests for code tasks) and the user's host-side tools (`config.tools.host`, loaded here;
   the runner it builds announces them to the child as `task["host_tools"]`);
-- a bounded thread pool, fair across executions, on which tools and grading run.
+- a bounded thread pool, fair across executions, on which the built-in tools and grading run
+  (host tools are coroutines the runner awaits: each call has a thread of its own, so a slow
+  or hung one holds no pool thread).
 
 Rollout, trainer, SFT and evaluation get it from `grading_environment`; nothing else wires
 graders or tools by hand. Before grading anything, `start()` makes sure reference data is out of
@@ -120,7 +122,9 @@ class GradingEnvironment:
     # -- tools ---------------------------------------------------------------------------------
     def tools(self, task: Task) -> dict[str, ToolHandler]:
         """The tools of an execution of `task`: `python`, `run_tests` (public tests only) for
-        code, and every host-side tool (the runner announces the same ones to the child)."""
+        code, and every host-side tool (the runner announces the same ones to the child). The
+        built-ins are plain functions the runner calls on the pool; host tools' handlers are
+        coroutine functions it awaits on its event loop."""
         tools: dict[str, ToolHandler] = {"python": self.python_tool}
         if task.domain == "code":
             tools["run_tests"] = lambda arguments: self._run_tests(task, arguments)

@@ -16,15 +16,10 @@ from dataclasses import dataclass, field
 
 from metaagentx.mas.dialects import Dialect
 from metaagentx.mas.text import visible_text
-from metaagentx.rollout.script_check import (  # re-exported: the check is part of extraction
+from metaagentx.rollout.script_check import (  # the check's API, re-exported
     ALLOWED_STDLIB,
     DEFAULT_LIMITS,
-    FORBIDDEN_ATTRIBUTES,
-    FORBIDDEN_NAMES,
-    PETTINGLLMS_CLASSES,
     REJECT_REASONS,
-    SAFE_MODULE_USES,
-    SUBPROCESS_FIX,
     RejectReason,
     ScriptCheck,
     ScriptLimits,
@@ -92,6 +87,14 @@ class Design:
         if self.valid != (self.reason is None):
             raise ValueError(f"a design is valid exactly when it has no reason: {self.reason}")
 
+    @classmethod
+    def checked(
+        cls, script: str, check: ScriptCheck, pattern: str | None = None, analysis: str = ""
+    ) -> Design:
+        """A design made of `script` and its static verdict `check`."""
+        return cls(script, pattern, analysis, check.reason is None, check.reason, check.detail,
+                   check.constructs, check.dialect)  # fmt: skip
+
     def require_valid(self) -> str:
         """The script to execute; raises RejectedDesignError for a rejected design."""
         if not self.valid or self.script is None:
@@ -120,10 +123,7 @@ def extract_design(
         return Design(None, pattern, analysis, False, "no_code_block", NO_CODE_FIX)
     script = found[0]
     check = check_script(script, task_prompt=task_prompt, limits=limits, dialect=dialect)
-    return Design(
-        script, pattern, analysis, check.reason is None, check.reason, check.detail,
-        check.constructs, check.dialect,
-    )  # fmt: skip
+    return Design.checked(script, check, pattern, analysis)
 
 
 def extract_script(text: str) -> str | None:
@@ -243,12 +243,7 @@ def _sections(text: str) -> list[tuple[str, str]]:
 __all__ = [
     "ALLOWED_STDLIB",
     "DEFAULT_LIMITS",
-    "FORBIDDEN_ATTRIBUTES",
-    "FORBIDDEN_NAMES",
-    "PETTINGLLMS_CLASSES",
     "REJECT_REASONS",
-    "SAFE_MODULE_USES",
-    "SUBPROCESS_FIX",
     "Design",
     "RejectReason",
     "RejectedDesignError",

@@ -13,12 +13,15 @@ are refused, a call past `timeout_s` is abandoned, results are clipped to `max_r
 and any failure becomes an error text for the agent; the execution goes on. Calls count against
 the execution's `max_tool_calls` like every other tool.
 
-Self-contained (pydantic, stdlib, httpx imported on first HTTP call) so config.py can import it.
+The config models (`HostTool`, `ToolsConfig`) live in `metaagentx.tool_settings`, which config.py
+imports without this package; this module loads and calls the tools (httpx is imported on a
+url tool's first call).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import json
@@ -26,26 +29,16 @@ import logging
 import os
 import re
 import threading
-import types
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from metaagentx.mas.tools import BUILTIN_TOOLS, TOOL_ALIASES
+from metaagentx.mas.tools import parameters_schema
+from metaagentx.tool_settings import HostTool
 
 log = logging.getLogger(__name__)
 
-RESERVED_NAMES = frozenset(BUILTIN_TOOLS) | frozenset(TOOL_ALIASES)
-_JSON_TYPES: dict[Any, str] = {
-    str: "string", int: "integer", float: "number", bool: "boolean",
-    list: "array", tuple: "array", dict: "object", type(None): "null",
-}  # fmt: skip
 MAX_RUNNING = 64  # calls of one tool alive at once, abandoned (timed-out) ones included
-_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -53,104 +46,10 @@ class HostToolError(ValueError):
     """A configured host tool cannot be loaded (one line naming the tool and the fix)."""
 
 
-class HostTool(BaseModel):
-    """One tool that runs on the host: a Python function or an HTTP endpoint (exactly one)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(
-        ...,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Name agents call it by (an identifier; not a built-in tool name such as python or run_tests).",
-    )
-    description: str | None = Field(
-        None,
-        description="What the tool does, shown to agents; default: the function's docstring (required for url tools).",
-    )
-    parameters: dict[str, Any] | None = Field(
-        None,
-        description="JSON schema of the arguments object; default: from the function's signature, or any object for url tools.",
-    )
-    function: str | None = Field(
-        None,
-        description="A Python callable on the host, 'package.module:attr', imported when the grading environment is built and called with the arguments as keywords (async functions too).",
-    )
-    url: str | None = Field(
-        None,
-        description="An HTTP endpoint the host POSTs the arguments to as JSON; the response (JSON or text) is the result.",
-    )
-    headers: dict[str, str] = Field(
-        default_factory=dict,
-        description="url tools: request headers; ${VAR} in a value is read from the host's environment at load (keeps keys out of saved configs).",
-    )
-    timeout_s: float = Field(
-        30.0,
-        gt=0.0,
-        description="Past this the call is abandoned and the agent told so (a function's thread cannot be killed and finishes in the background).",
-    )
-    max_argument_bytes: int = Field(
-        16384, ge=2, description="Larger JSON arguments are refused with a message to the agent."
-    )
-    max_result_chars: int = Field(
-        8000,
-        ge=1,
-        description="Results are clipped to this many characters (a note says how many were cut).",
-    )
-
-    @field_validator("function")
-    @classmethod
-    def _import_path(cls, value: str | None) -> str | None:
-        if value is not None and not _IMPORT_PATH.fullmatch(value):
-            raise ValueError("'function' must be 'package.module:attr'")
-        return value
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("'url' must start with http:// or https://")
-        return value
-
-    @model_validator(mode="after")
-    def _one_target(self) -> HostTool:
-        """Exactly one of function/url; headers only for url; no built-in name; url tools need a
-        description (there is no docstring to take it from)."""
-        if (self.function is None) == (self.url is None):
-            raise ValueError(f"host tool {self.name!r} needs exactly one of 'function' or 'url'")
-        if self.headers and self.url is None:
-            raise ValueError(f"host tool {self.name!r}: 'headers' apply to url tools only")
-        if self.name in RESERVED_NAMES:
-            raise ValueError(
-                f"host tool name {self.name!r} is a built-in tool name; choose another"
-            )
-        if self.url is not None and not (self.description or "").strip():
-            raise ValueError(f"host tool {self.name!r} (url) needs a 'description' for the agents")
-        return self
-
-
-class ToolsConfig(BaseModel):
-    """Tools beyond the built-ins (`python`, `run_tests`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: list[HostTool] = Field(
-        default_factory=list,
-        description="Host-side tools agents may call by name (each: name, description, parameters, function or url, headers, timeout_s, max_argument_bytes, max_result_chars).",
-    )
-
-    @model_validator(mode="after")
-    def _unique(self) -> ToolsConfig:
-        names = [tool.name for tool in self.host]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"host tool names must be unique; repeated: {duplicates}")
-        return self
-
-
 class HostToolHandler:
-    """A loaded host tool: `spec()` is what the child is told, `handler(arguments) -> str` is what
-    the runner calls (on its tool pool). The handler never raises: refusals, timeouts and
-    failures are texts for the agent."""
+    """A loaded host tool: `spec()` is what the child is told, `handler(arguments) -> str` (a
+    coroutine function) is what the runner awaits on its event loop. The handler never raises:
+    refusals, timeouts and failures are texts for the agent."""
 
     def __init__(
         self,
@@ -172,13 +71,14 @@ class HostToolHandler:
         """`{name, description, parameters}`: one entry of the child's `task["host_tools"]`."""
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
 
-    def handler(self, arguments: dict[str, Any]) -> str:
+    async def handler(self, arguments: dict[str, Any]) -> str:
         """Call the tool within its config's limits; a text for the agent whatever happens.
 
-        The call runs on a thread of its own. One past `timeout_s` is abandoned, not killed
-        (Python cannot kill a thread): it finishes in the background, and while `MAX_RUNNING`
-        calls of this tool are alive new ones are refused, so a hung tool cannot pile up
-        threads. HTTP calls also carry httpx timeouts, so theirs end by themselves."""
+        The call runs on a daemon thread of its own and is awaited, so no thread of the tool
+        pool waits for it. One past `timeout_s` is abandoned, not killed (Python cannot kill a
+        thread): it finishes in the background, and while `MAX_RUNNING` calls of this tool are
+        alive new ones are refused, so a hung tool cannot pile up threads. HTTP calls also carry
+        httpx timeouts, so theirs end by themselves."""
         c = self.config
         try:
             size = len(json.dumps(arguments, ensure_ascii=False).encode())
@@ -199,7 +99,10 @@ class HostToolHandler:
             self._finished(None)
             return f"Error: {self.name} could not start: {exc}"
         future.add_done_callback(self._finished)
-        wait_futures([future], timeout=c.timeout_s)
+        # The outcome is read from `future` below: the timeout is `not future.done()`, so a
+        # TimeoutError the tool raises itself stays a failure of the tool.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(future), c.timeout_s)
         if not future.done():
             self._warn("timed out after %g s", c.timeout_s)
             return f"Error: {self.name} timed out after {c.timeout_s:g} s"
@@ -238,7 +141,7 @@ def _load(config: HostTool) -> HostToolHandler:
         fn = import_function(config.name, config.function)
         doc = (inspect.getdoc(fn) or "").strip().splitlines()
         description = config.description or (doc[0] if doc else config.name)
-        parameters = config.parameters or schema_from_signature(fn)
+        parameters = config.parameters or parameters_schema(fn, closed=True)
         return HostToolHandler(config, lambda arguments: fn(**arguments), description, parameters)
     assert config.url is not None
     headers = {key: _expand(config.name, value) for key, value in config.headers.items()}
@@ -306,8 +209,12 @@ class _HttpPoster:
 
 def _start_thread(fn: Callable[[], Any], name: str) -> Future[Any]:
     """Run `fn` on a fresh daemon thread (a hung tool holds only its own thread, never the
-    pool's); coroutines it returns are run to completion there."""
+    pool's); coroutines it returns are run to completion there. The future is marked running
+    first, as an executor's would be, so it cannot be cancelled: abandoning the wait (the
+    `wait_for` timeout cancels the `wrap_future` around it) leaves it to finish, and the
+    `MAX_RUNNING` count falls only when the thread is done."""
     future: Future[Any] = Future()
+    future.set_running_or_notify_cancel()
 
     def target() -> None:
         try:
@@ -343,60 +250,13 @@ def clip_result(text: str, limit: int) -> str:
     return text[:limit] + f"\n[... {len(text) - limit} more characters cut]"
 
 
-def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:
-    """The JSON schema of `fn`'s keyword arguments: simple annotated types, defaults, required."""
-    try:
-        try:
-            signature = inspect.signature(fn, eval_str=True)
-        except Exception:  # annotations naming things not importable here
-            signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return {"type": "object"}
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    extra = False
-    for p in signature.parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
-            continue  # cannot be passed by name
-        if p.kind is p.VAR_KEYWORD:
-            extra = True
-            continue
-        prop: dict[str, Any] = {}
-        kind = _json_type(p.annotation)
-        if kind is not None:
-            prop["type"] = kind
-        if p.default is p.empty:
-            required.append(p.name)
-        elif isinstance(p.default, str | int | float | bool | type(None)):
-            prop["default"] = p.default
-        properties[p.name] = prop
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    if not extra:
-        schema["additionalProperties"] = False
-    return schema
-
-
-def _json_type(annotation: Any) -> str | list[str] | None:
-    if annotation in _JSON_TYPES:
-        return _JSON_TYPES[annotation]
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        kinds = [_JSON_TYPES.get(typing.get_origin(a) or a) for a in typing.get_args(annotation)]
-        return None if None in kinds else list(dict.fromkeys(k for k in kinds if k))
-    return _JSON_TYPES.get(origin)
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 __all__ = [
-    "HostTool",
     "HostToolError",
     "HostToolHandler",
-    "ToolsConfig",
     "load_host_tools",
 ]

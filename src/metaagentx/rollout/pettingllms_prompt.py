@@ -692,9 +692,18 @@ Workflow Flow: [How agents will interact]
 </code>
 """
 
-_CODE_TOOL = '''import subprocess
-from workflow import AgentNode, Workflow, ToolRegistry
+def _code_tool(node: str | None = None) -> str:
+    """The code examples' shared opening: imports (plus `workflow.nodes.<node>`) and the
+    subprocess-based code execution tool."""
+    nodes = f"from workflow.nodes import {node}\n" if node else ""
+    return (
+        "import subprocess\nfrom workflow import AgentNode, Workflow, ToolRegistry\n"
+        + nodes
+        + _CODE_TOOL_BODY
+    )
 
+
+_CODE_TOOL_BODY = '''
 def execute_code(code: str, stdin: str = "") -> str:
     """Run a complete Python program on the given input; return its output or its error."""
     try:
@@ -732,7 +741,7 @@ CODE_EXAMPLES: dict[str, PettingExample] = {
             "Code Single Agent Solver",
             "One coder writes the program, runs it on the examples with the code execution tool and fixes it until the outputs match",
             "# Example 1: Single Agent Coder with Code Execution\n"
-            + _CODE_TOOL
+            + _code_tool()
             + """
 coder = AgentNode(
     name="Coder",
@@ -760,11 +769,7 @@ workflow.add_node(coder)
             "Code Solver with Unit-Test Reflection",
             "Coder writes the program, UnitTester runs it on the examples and edge cases and reports failures, Coder refines - repeat 2 rounds",
             "# Example 2: Coder + Unit Tester Reflection (2 rounds)\n"
-            + _CODE_TOOL.replace(
-                "from workflow import AgentNode, Workflow, ToolRegistry\n",
-                "from workflow import AgentNode, Workflow, ToolRegistry\n"
-                "from workflow.nodes import ReflectionNode\n",
-            )
+            + _code_tool("ReflectionNode")
             + """
 coder = AgentNode(
     name="CodeSolver",
@@ -814,11 +819,7 @@ workflow.add_node(reflection)
             "Code Ensemble with Judge",
             "Three approach-diverse coders write programs independently, then a judge runs them on the examples and edge cases and selects the best",
             "# Example 3: Code Ensemble with Judge Selection\n"
-            + _CODE_TOOL.replace(
-                "from workflow import AgentNode, Workflow, ToolRegistry\n",
-                "from workflow import AgentNode, Workflow, ToolRegistry\n"
-                "from workflow.nodes import EnsembleNode\n",
-            )
+            + _code_tool("EnsembleNode")
             + """
 direct_coder = AgentNode(
     name="DirectCoder",

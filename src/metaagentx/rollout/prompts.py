@@ -19,11 +19,11 @@ import io
 import os
 import re
 import tokenize
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 from metaagentx.mas import (
     AgentNode,
@@ -65,7 +65,7 @@ INTRO = (
     "with the `workflow` library and runs them. The same model plays every agent."
 )
 PromptStyle = Literal["full", "compact", "minimal", "pettingllms", "pettingllms_simple"]
-PROMPT_STYLES: tuple[str, ...] = ("full", "compact", "minimal", "pettingllms", "pettingllms_simple")
+PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 PETTINGLLMS_STYLES: tuple[str, ...] = ("pettingllms", "pettingllms_simple")
 MINIMAL_INSTRUCTION = (
     "Design a multi-agent system for the task with the `workflow` library: reply with "
@@ -256,16 +256,13 @@ def designer_messages(
     names = list(_example_names(examples, compact))
     if examples is None and designs_dir is not None:
         names = _available(names, load_examples(designs_dir))
-    while True:
-        system = designer_system_prompt(
-            domain, examples=names, compact=compact, designs_dir=designs_dir
-        )
-        size = len(system) + len(user)
-        if max_chars is None or size <= max_chars:
-            return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        if not names:
-            raise PromptTooLongError(f"designer prompt is {size} chars > max_chars={max_chars}")
-        names.pop()
+
+    def build(kept: list[str]) -> list[dict[str, str]]:
+        system = designer_system_prompt(domain, examples=kept, compact=compact,
+                                        designs_dir=designs_dir)  # fmt: skip
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    return _fit(build, names, max_chars)
 
 
 def _pettingllms_messages(
@@ -275,18 +272,34 @@ def _pettingllms_messages(
     examples: Sequence[str] | None,
     max_chars: int | None,
 ) -> list[dict[str, str]]:
-    """The authors' prompt for `style`; with `max_chars`, their few-shots are dropped from the
-    last until it fits (PromptTooLongError when it does not fit without any)."""
+    """The authors' prompt for `style` (their one line for `pettingllms_simple`, which has no
+    few-shots to drop), fitted like ours."""
     simple = style == "pettingllms_simple"
-    names = list(pettingllms_prompt.examples_for(domain) if examples is None else examples)
+    names = (
+        []
+        if simple
+        else list(pettingllms_prompt.examples_for(domain) if examples is None else examples)
+    )
+
+    def build(kept: list[str]) -> list[dict[str, str]]:
+        return pettingllms_prompt.designer_messages(task_prompt, domain, examples=kept,
+                                                    simple=simple)  # fmt: skip
+
+    return _fit(build, names, max_chars)
+
+
+def _fit(
+    build: Callable[[list[str]], list[dict[str, str]]], names: list[str], max_chars: int | None
+) -> list[dict[str, str]]:
+    """`build(names)`, dropping example names from the last until the messages fit in
+    `max_chars`; PromptTooLongError when they do not fit even without any."""
+    names = list(names)
     while True:
-        messages = pettingllms_prompt.designer_messages(
-            task_prompt, domain, examples=names, simple=simple
-        )
+        messages = build(names)
         size = sum(len(m["content"]) for m in messages)
         if max_chars is None or size <= max_chars:
             return messages
-        if simple or not names:
+        if not names:
             raise PromptTooLongError(f"designer prompt is {size} chars > max_chars={max_chars}")
         names.pop()
 

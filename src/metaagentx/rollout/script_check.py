@@ -40,7 +40,7 @@ ALLOWED_STDLIB: frozenset[str] = frozenset(
         "bisect", "operator",
     }
 )  # fmt: skip
-LIBRARY_MODULES: frozenset[str] = frozenset({"workflow", "workflow.nodes", "metaagentx.mas"})
+LIBRARY_MODULES: frozenset[str] = frozenset(MODULES["metaagentx"]) | {"metaagentx.mas"}
 # The authors' workflow classes (`metaagentx.mas.pettingllms`), named here so that checking a
 # design never imports their package.
 PETTINGLLMS_CLASSES: frozenset[str] = frozenset(
@@ -182,17 +182,18 @@ def check_script(
 
     `dialect` ("auto", "metaagentx" or "pettingllms", as `sandbox.dialect`) is resolved with
     `resolve_dialect`, as the sandbox does: it picks the modules the script may import."""
+    unparsed = resolve_dialect(dialect, "")  # what a script that does not parse counts as
     size = _size_failure(script, limits)
-    if size is not None:  # before detection, which parses the script
-        return ScriptCheck("too_long", size, dialect=resolve_dialect(dialect, ""))
-    resolved = resolve_dialect(dialect, script)
+    if size is not None:  # never parsed: too big
+        return ScriptCheck("too_long", size, dialect=unparsed)
     try:
         with warnings.catch_warnings():  # model-written code: its warnings are noise here
             warnings.simplefilter("ignore", SyntaxWarning)
             tree = ast.parse(script)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         detail = f"{type(exc).__name__}: {exc}: fix the script so that it is valid Python 3"
-        return ScriptCheck("syntax_error", detail, dialect=resolved)
+        return ScriptCheck("syntax_error", detail, dialect=unparsed)
+    resolved = resolve_dialect(dialect, tree)
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > limits.max_ast_nodes:
         detail = f"{nodes} AST nodes > {limits.max_ast_nodes}: {_SHORTEN}"
@@ -425,24 +426,18 @@ def _system_fix(dialect: Dialect) -> str:
     return f"only {SAFE_USES_SUMMARY} are allowed; {CODE_TOOL_FIX[dialect]}"
 
 
-def _is_library(module: str) -> bool:
-    """Our library's modules (the metaagentx dialect)."""
-    return module in LIBRARY_MODULES or module.startswith("metaagentx.mas.")
-
-
 def _library_module(module: str, dialect: Dialect) -> bool:
     """A module whose names are workflow classes (aliases of them are tracked)."""
     if dialect == "metaagentx":
-        return _is_library(module)
+        return module in LIBRARY_MODULES or module.startswith("metaagentx.mas.")
     return module in MODULES[dialect] and module.split(".")[0] == "workflow"
 
 
 def _allowed_module(module: str, dialect: Dialect) -> bool:
+    """Standard library, limited os/sys, and the dialect's own modules."""
     if module.split(".")[0] in ALLOWED_STDLIB or module in SYSTEM_MODULES:
         return True
-    if dialect == "metaagentx":
-        return _is_library(module)
-    return module in MODULES[dialect]
+    return _library_module(module, dialect) or module in MODULES[dialect]
 
 
 def _allowed_imports(dialect: Dialect) -> str:

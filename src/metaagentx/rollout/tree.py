@@ -370,6 +370,7 @@ class LocalExecutions:
             task.public_view(),
             tools=self.environment.tools(task),
             sampling=s.executor_sampling(),
+            dialect=design.design.dialect,
             metadata={
                 "seed": derive_seed(s.seed, step, execution_id),
                 "problem_id": task.id,

@@ -148,20 +148,23 @@ class Runner:
         metadata: dict[str, Any] | None = None,
         limits: Limits | None = None,
         sampling: SamplingParams | None = None,
+        dialect: str | None = None,
     ) -> ExecutionResult:
         """Execute `script` with `task` injected; `tools` adds handlers (e.g. run_tests);
         `limits` replaces `settings.limits` for this run. `metadata` is copied into every agent
         request; a `metadata["seed"]` makes sampling reproducible: each agent turn gets a seed
         derived from (seed, agent name, the agent's turn number). `sampling` replaces the
-        runner's sampling parameters for this run. Never raises for what the execution does: a
-        host-side failure ends it as a runtime_error."""
+        runner's sampling parameters for this run. `dialect` is the workflow dialect the static
+        check resolved for `script` (the child then need not detect it again; None: the
+        settings' `dialect`). Never raises for what the execution does: a host-side failure
+        ends it as a runtime_error."""
         semaphore = self._semaphore()
         await self.start()
         header = {
             "source": script,
             "task": {**task, "host_tools": self.host_tools} if self.host_tools else task,
             "limits": (limits or self.settings.limits).to_dict(),
-            "dialect": self.settings.dialect,
+            "dialect": dialect or self.settings.dialect,
         }
         started = time.monotonic()
         state = _State(task=header["task"], tools=dict(tools or {}),

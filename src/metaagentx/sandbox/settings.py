@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metaagentx.mas.dialects import DialectSetting
 from metaagentx.mas.limits import Limits
 
 IsolationMode = Literal["auto", "strict", "process", "unsafe"]
@@ -105,7 +106,7 @@ class SandboxSettings(BaseModel):
         default_factory=Limits,
         description="The workflow library's own per-execution limits (agents, turns, calls...), sent to the child.",
     )
-    dialect: Literal["auto", "metaagentx", "pettingllms"] = Field(
+    dialect: DialectSetting = Field(
         "auto",
         description="The workflow API design scripts are written in: metaagentx (ours), pettingllms (the MetaAgent-X authors' workflow library, their released checkpoint's and data's dialect), or auto (theirs when a script uses anything only their API has; see metaagentx.mas.dialects).",
     )

@@ -133,7 +133,7 @@ def _chat_text(prompt: Any) -> str:
     raise MalformedRow("prompt is neither text nor a chat message list")
 
 
-def _split_public(tests: list[TestCase]) -> tuple[tuple[TestCase, ...], tuple[TestCase, ...]]:
+def split_public(tests: list[TestCase]) -> tuple[tuple[TestCase, ...], tuple[TestCase, ...]]:
     """Without a published split, the first test is public when there is more than one."""
     if len(tests) > 1:
         return (tests[0],), tuple(tests[1:])
@@ -191,7 +191,7 @@ def _apps_task(task_id: str, prompt: str, spec: dict[str, Any], source: str, dif
     fn_name = spec.get("fn_name")
     note = (f"Implement the function `{fn_name}`; it is called with the test arguments."
             if fn_name else STDIO_NOTE)
-    public, hidden = _split_public(_io_tests(spec))
+    public, hidden = split_public(_io_tests(spec))
     return _code_task(task_id, f"{question}\n\n{note}", public, hidden, source,
                       difficulty=difficulty,
                       metadata={"fn_name": fn_name, "starter_code": starter_code,
@@ -209,7 +209,7 @@ def codecontests_row(row: Row, index: int, source: str) -> Task:
         raise MalformedRow("tests is not an object")
     problem = str(row.get("problem", ""))
     limit = _TIME_LIMIT_RE.search(problem)
-    public, hidden = _split_public(_io_tests(tests))
+    public, hidden = split_public(_io_tests(tests))
     title = row.get("name") or str(index)
     return _code_task(f"{source}/{title}", f"{problem.strip()}\n\n{STDIO_NOTE}", public, hidden,
                       source, metadata={"time_limit_s": float(limit.group(1)) if limit else None})

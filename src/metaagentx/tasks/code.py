@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from metaagentx.mas.text import SOLUTION_TAG
 from metaagentx.sandbox import plaindata
 from metaagentx.tasks.base import Grade, TestCase
 from metaagentx.tasks.code_harness import PRELUDE, checker_spec, stdin_text
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
-# The MetaAgent-X authors' executors put the final program in <solution> tags (fenced or not).
-_SOLUTION_RE = re.compile(r"<solution>(.*?)</solution>", re.DOTALL | re.IGNORECASE)
 
 
 class ProgramResultLike(Protocol):
@@ -76,7 +75,7 @@ def extract_program(text: str) -> str | None:
     (an untagged block if none is tagged)."""
     if not text:
         return None
-    solutions = [body for body in _SOLUTION_RE.findall(text) if body.strip()]
+    solutions = [body for body in SOLUTION_TAG.findall(text) if body.strip()]
     if solutions:
         return _fenced_program(solutions[-1]) or solutions[-1].strip("\n") + "\n"
     return _fenced_program(text)

@@ -1,5 +1,5 @@
-"""Composite patterns (and `AgentNode`), importable as `workflow.nodes` after
-`install_aliases()`: `from workflow.nodes import EnsembleNode, ReflectionNode, DebateNode`."""
+"""Composite patterns (and `AgentNode`), what a design imports as `workflow.nodes`:
+`from workflow.nodes import EnsembleNode, ReflectionNode, DebateNode`."""
 
 from metaagentx.mas.agent import AgentNode
 from metaagentx.mas.nodes.debate import DebateNode

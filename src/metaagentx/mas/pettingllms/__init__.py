@@ -9,8 +9,9 @@ model plays every agent.
 Selection: `sandbox.dialect` (`SandboxSettings.dialect`, sent to the child in the Runner's
 header; `run_design(..., dialect=...)` in process) names `metaagentx`, `pettingllms` or `auto`
 (default). `auto` reads the script (`metaagentx.mas.dialects.detect_dialect`): importing
-`utils`, `subprocess`, `os`, `sys`, `workflow.core`/`graph`/`compat`/`workflow.workflow`/
-`workflow.nodes.*_node`, one of their class names (Message, Context, AgentGraph...), one of their
+`utils`, `subprocess`, `workflow.core`/`graph`/`compat`/`workflow.workflow`/
+`workflow.nodes.*_node` (not `os` or `sys`, which scripts of ours may import too), one of their
+class names (Message, Context, AgentGraph...), one of their
 keywords (`ai_client`, `routing_func`, `initial_state`...), `register("name", func)` or
 `ReflectionNode(n, a, 3)` makes it theirs. A script of theirs imports `workflow` ->
 this package, `workflow.core` -> `core`, `workflow.workflow` -> `flow`, `workflow.graph` ->

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import copy
 import enum
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,16 @@ class Message:
             timestamp=float(data.get("timestamp") or time.time()),
         )
 
+    @property
+    def text(self) -> str:
+        """The content as text: a string as is, a dict or list as JSON, anything else `str`."""
+        content = self.content
+        if isinstance(content, str):
+            return content
+        if isinstance(content, (dict, list)):
+            return json.dumps(content, ensure_ascii=False, default=str)
+        return str(content)
+
     def __str__(self) -> str:
         return str(self.content)
 
@@ -122,7 +133,7 @@ class Context:
         """The first USER_INPUT's text (the task), or ""."""
         for message in self.messages:
             if message.message_type == MessageType.USER_INPUT:
-                return message.content if isinstance(message.content, str) else str(message.content)
+                return message.text
         return ""
 
 

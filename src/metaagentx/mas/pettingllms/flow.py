@@ -23,25 +23,19 @@ SHOWN_CHARS = 10000  # a reply longer than this is shown to other agents by its 
 
 
 # ---- helpers shared by the authors' patterns ---------------------------------------------------
-def text_of(message: Message) -> str:
-    """A message's content as text."""
-    content = message.content
-    return content if isinstance(content, str) else str(content)
-
-
 def delivery_of_message(message: Message) -> str:
     """What a message delivers: the `delivery` its agent recorded, else the domain's fallback."""
     delivery = (message.metadata or {}).get("delivery")
     if isinstance(delivery, str):
         return delivery
-    return delivery_of(text_of(message), current_runtime().task.get("domain"))
+    return delivery_of(message.text, current_runtime().task.get("domain"))
 
 
 def shown(message: Message) -> str:
     """How a reply is embedded in another agent's prompt: whole, or by its delivery when long."""
     if message.message_type == MessageType.ERROR:
-        return f"[Error: {text_of(message)}]"
-    text = text_of(message).strip()
+        return f"[Error: {message.text}]"
+    text = message.text.strip()
     return text if len(text) <= SHOWN_CHARS else delivery_of_message(message)
 
 
@@ -50,9 +44,7 @@ def question_of(context: Context) -> str:
     if context.question:
         return context.question
     latest = context.get_latest_message()
-    return (
-        text_of(latest) if latest is not None else str(current_runtime().task.get("question", ""))
-    )
+    return latest.text if latest is not None else str(current_runtime().task.get("question", ""))
 
 
 def fresh_context(
@@ -79,10 +71,12 @@ def record_final(context: Context, result: Message | None) -> None:
     """Record the run's final output: the text an agent wrote, never one made up here."""
     reply = final_reply(context, result)
     if reply is not None:
-        current_execution().set_final(text_of(reply), delivery_of_message(reply))
+        current_execution().set_final(reply.text, delivery_of_message(reply))
 
 
-def _user_input(input_message: Any) -> Message:
+def user_input(input_message: Any) -> Message:
+    """What a run starts from: `input_message` (text or a Message; None: the injected question)
+    as a USER_INPUT message."""
     if input_message is None:
         return Message(str(current_runtime().task.get("question", "")), MessageType.USER_INPUT)
     if isinstance(input_message, Message):
@@ -120,7 +114,7 @@ class FlowNode(WorkflowNode):
         with `initial_state` copied into the state and `state["workflow"]` set to this node."""
         state = dict(initial_state or {})
         state["workflow"] = self
-        return self.run_with_context(Context([_user_input(input_message)], state))
+        return self.run_with_context(Context([user_input(input_message)], state))
 
     def run_with_context(self, context: Context) -> Message:
         """Run on an existing context (messages are appended to it); records the final output."""
@@ -292,5 +286,5 @@ __all__ = [
     "question_of",
     "record_final",
     "shown",
-    "text_of",
+    "user_input",
 ]

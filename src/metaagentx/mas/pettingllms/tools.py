@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import types
-import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +23,10 @@ from metaagentx.mas.pettingllms.calls import announced, builtin_tool, host_tool,
 from metaagentx.mas.pettingllms.utils.environments.math_env import python_execute
 from metaagentx.mas.protocol import ExecutionLimitExceeded
 from metaagentx.mas.text import clip
+from metaagentx.mas.tools import parameters_schema
 
 ToolFunction = Callable[..., Any]
 PYTHON_NAMES = ("python", "python_execute", "code_interpreter")
-_JSON_TYPES: dict[type, str] = {
-    str: "string", int: "integer", float: "number", bool: "boolean",
-    list: "array", tuple: "array", set: "array", dict: "object",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -162,51 +157,6 @@ class ToolRegistry:
 _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
 
 
-def parameters_schema(func: ToolFunction) -> dict[str, Any]:
-    """A JSON schema of `func`'s keyword parameters (types from annotations, descriptions from
-    `Annotated[...]`, required = no default)."""
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return dict(_EMPTY_SCHEMA)
-    try:
-        hints = typing.get_type_hints(func, include_extras=True)
-    except Exception:  # annotations naming things not importable here
-        hints = {}
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for p in signature.parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        prop = _property(hints.get(p.name, p.annotation))
-        if p.default is p.empty:
-            required.append(p.name)
-        elif isinstance(p.default, (str, int, float, bool)):
-            prop["default"] = p.default
-        properties[p.name] = prop
-    return {"type": "object", "properties": properties, "required": required}
-
-
-def _property(annotation: Any) -> dict[str, Any]:
-    prop: dict[str, Any] = {}
-    if typing.get_origin(annotation) is typing.Annotated:
-        base, *extras = typing.get_args(annotation)
-        notes = [e for e in extras if isinstance(e, str)]
-        if notes:
-            prop["description"] = notes[0]
-        annotation = base
-    members = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if members and typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        annotation = members[0] if len(members) == 1 else annotation
-    if annotation is inspect.Parameter.empty:
-        prop["type"] = "string"
-    else:
-        kind = _JSON_TYPES.get(typing.get_origin(annotation) or annotation)
-        if kind:
-            prop["type"] = kind
-    return prop
-
-
 def _invoke(func: ToolFunction, parameters: Any) -> Any:
     if isinstance(parameters, dict):
         return func(**parameters)
@@ -242,4 +192,4 @@ def _host_function(name: str) -> ToolFunction:
     return call
 
 
-__all__ = ["RegisteredTool", "ToolRegistry", "parameters_schema"]
+__all__ = ["RegisteredTool", "ToolRegistry"]

@@ -20,12 +20,13 @@ from typing import Any
 from metaagentx.mas.execution import Execution, current_execution, trace_text
 from metaagentx.mas.pettingllms.calls import tool_scope
 from metaagentx.mas.pettingllms.core import Context, Message, MessageType, WorkflowNode, path_of
-from metaagentx.mas.pettingllms.flow import record_final
+from metaagentx.mas.pettingllms.flow import record_final, user_input
 from metaagentx.mas.pettingllms.tools import ToolRegistry
 from metaagentx.mas.pettingllms.utils.environments.math_env import python_execute
 from metaagentx.mas.protocol import ExecutionLimitExceeded
 from metaagentx.mas.text import (
     MAX_DELIVERY_CHARS,
+    SOLUTION_TAG,
     clip,
     extract_code_blocks,
     extract_delivery,
@@ -36,7 +37,6 @@ from metaagentx.mas.text import (
 SUMMARY_CHARS = 2000  # how much of the prompts the trace keeps
 CUT_AT, CUT_HEAD, CUT_TAIL = 1200, 200, 800  # a response without a delivery: head + tail
 _FINAL_ANSWER = re.compile(r"FINAL ANSWER:\s*(.*)")
-_SOLUTION = re.compile(r"<solution>.*?</solution>", re.DOTALL | re.IGNORECASE)
 
 DELIVERY_MATH = (
     "When you have solved it, end your reply with two things:\n"
@@ -225,10 +225,7 @@ class AgentNode(WorkflowNode):
         """Run this agent alone on `input_message` (default: the task's question) and record its
         reply as the final output. Theirs runs agents only inside a workflow; this is for
         scripts that call an agent directly, as ours (`metaagentx.mas.AgentNode.run`) allows."""
-        if input_message is None:
-            input_message = current_execution().runtime.task.get("question", "")
-        content = input_message.content if isinstance(input_message, Message) else input_message
-        context = Context([Message(content, MessageType.USER_INPUT)], dict(initial_state or {}))
+        context = Context([user_input(input_message)], dict(initial_state or {}))
         reply = self.process(context)
         record_final(context, reply)
         return reply
@@ -256,15 +253,15 @@ def user_message(context: Context, fallback: str = "") -> tuple[str, list[str]]:
     original = next((m for m in context.messages if m.message_type == MessageType.USER_INPUT), None)
     if original is None:  # run outside a workflow: the latest message, else the task
         latest = context.get_latest_message()
-        return (_text(latest.content) if latest is not None else fallback), []
+        return (latest.text if latest is not None else fallback), []
     responses = [m for m in context.messages if m.message_type == MessageType.AGENT_RESPONSE]
-    question = _text(original.content)
+    question = original.text
     if not responses:
         return question, []
     parts = [f"**Original Question:**\n{question}\n", "**Previous Agents' Analysis:**\n"]
     senders = [m.sender or "Agent" for m in responses]
     for sender, message in zip(senders, responses, strict=True):
-        parts.append(f"[{sender}]:\n{summary_of(_text(message.content))}\n")
+        parts.append(f"[{sender}]:\n{summary_of(message.text)}\n")
     parts.append(CLOSING)
     return "\n".join(parts), senders
 
@@ -279,7 +276,7 @@ def delivery_text(reply: str) -> str | None:
     answers = _FINAL_ANSWER.findall(visible)
     if answers and answers[-1].strip():
         return answers[-1].strip()
-    solutions = _SOLUTION.findall(visible)
+    solutions = [match.group(0) for match in SOLUTION_TAG.finditer(visible)]
     return solutions[-1].strip() if solutions else None
 
 
@@ -293,14 +290,6 @@ def summary_of(reply: str) -> str:
     if len(text) > CUT_AT:
         return f"{text[:CUT_HEAD]}\n...(reasoning omitted)...\n{text[-CUT_TAIL:]}"
     return text
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return json.dumps(content, ensure_ascii=False, default=str)
-    return str(content)
 
 
 def _last(turns: list[dict[str, Any]]) -> str:

@@ -18,7 +18,6 @@ from metaagentx.mas.pettingllms.flow import (
     fresh_context,
     question_of,
     shown,
-    text_of,
 )
 
 REFINE_TASK = (
@@ -93,7 +92,7 @@ class DebateNode(WorkflowNode):
         if verdict.message_type == MessageType.ERROR:
             chosen = next((m for m in history[-1] if m.message_type != MessageType.ERROR), None)
             if chosen is None:
-                raise RuntimeError(f"the judge and every debater failed: {text_of(verdict)}")
+                raise RuntimeError(f"the judge and every debater failed: {verdict.text}")
         current_execution().record({
             "type": "debate", "node": self.name, "path": path, "rounds": self.num_rounds,
             "judge": self.judge.name, "judge_failed": chosen is not verdict,
@@ -101,11 +100,11 @@ class DebateNode(WorkflowNode):
         metadata = {
             "num_rounds": self.num_rounds,
             "num_debaters": len(self.debaters),
-            "debate_history": [[text_of(m) for m in round_] for round_ in history],
+            "debate_history": [[m.text for m in round_] for round_ in history],
             "judge": self.judge.name,
             "delivery": delivery_of_message(chosen),
         }
-        return Message(text_of(chosen), MessageType.AGENT_RESPONSE, metadata)
+        return Message(chosen.text, MessageType.AGENT_RESPONSE, metadata)
 
     def _round_prompt(self, question: str, history: list[list[Message]]) -> str:
         rounds = []

@@ -18,7 +18,6 @@ from metaagentx.mas.pettingllms.flow import (
     fresh_context,
     question_of,
     shown,
-    text_of,
 )
 from metaagentx.mas.protocol import current_runtime
 from metaagentx.mas.text import extract_boxed, normalize_answer
@@ -52,7 +51,7 @@ def ballots_of(agents: Sequence[WorkflowNode], replies: Sequence[Message],
     for agent, reply, weight in zip(agents, replies, weights, strict=True):
         if reply.message_type == MessageType.ERROR:
             continue
-        boxed = extract_boxed(text_of(reply))
+        boxed = extract_boxed(reply.text)
         answer = None if boxed is None else normalize_answer(boxed)
         ballots.append(Ballot(agent.name, reply, float(weight), answer))
     return ballots
@@ -159,11 +158,11 @@ class EnsembleNode(WorkflowNode):
         metadata = {
             "strategy": self.strategy,
             "num_agents": len(self.agents),
-            "all_responses": [text_of(b.reply) for b in ballots],
+            "all_responses": [b.reply.text for b in ballots],
             "winner": winner,
             "delivery": delivery_of_message(chosen),
         }
-        return Message(text_of(chosen), MessageType.AGENT_RESPONSE, metadata)
+        return Message(chosen.text, MessageType.AGENT_RESPONSE, metadata)
 
     def _judge_name(self) -> str:
         return self.consensus_agent.name if self.consensus_agent is not None else self.name

@@ -15,7 +15,6 @@ from metaagentx.mas.pettingllms.flow import (
     fresh_context,
     question_of,
     shown,
-    text_of,
 )
 from metaagentx.mas.text import clip, parse_verdict
 
@@ -131,23 +130,23 @@ class ReflectionNode(WorkflowNode):
         if current.message_type == MessageType.ERROR:
             return current
         history: list[dict[str, Any]] = [
-            {"iteration": 0, "response": text_of(current), "reflection": None}
+            {"iteration": 0, "response": current.text, "reflection": None}
         ]
         for iteration in range(1, self.num_iterations + 1):
             critique = self._reflect(context, path, question, current, iteration)
             record = {"iteration": iteration, "reflection": critique}
             if approves(critique):
-                history.append({**record, "response": text_of(current), "early_stop": True})
+                history.append({**record, "response": current.text, "early_stop": True})
                 break
             refined = self._refine(context, path, question, current, critique, history, iteration)
-            if similarity(text_of(current), text_of(refined)) > REPEAT_SIMILARITY:
-                if "\\boxed{" in text_of(refined):
+            if similarity(current.text, refined.text) > REPEAT_SIMILARITY:
+                if "\\boxed{" in refined.text:
                     current = refined
-                history.append({**record, "response": text_of(current), "early_stop": True,
+                history.append({**record, "response": current.text, "early_stop": True,
                                 "reason": "repetition_detected"})  # fmt: skip
                 break
             current = refined
-            history.append({**record, "response": text_of(current)})
+            history.append({**record, "response": current.text})
         mode = "self-reflection" if self.critic_agent is self.agent else "critic-based"
         metadata = {
             "num_iterations": self.num_iterations,
@@ -157,7 +156,7 @@ class ReflectionNode(WorkflowNode):
             "history": history,
             "delivery": delivery_of_message(current),
         }
-        return Message(text_of(current), MessageType.AGENT_RESPONSE, metadata)
+        return Message(current.text, MessageType.AGENT_RESPONSE, metadata)
 
     def _reflect(
         self, context: Context, path: str, question: str, current: Message, iteration: int
@@ -166,7 +165,7 @@ class ReflectionNode(WorkflowNode):
         prompt = fill(self.reflection_prompt, {"question": question, "response": shown(current)})
         result = self.critic_agent(fresh_context(context, prompt, path, "critic", iteration))
         failed = result.message_type == MessageType.ERROR
-        critique = CRITIC_FAILED if failed else text_of(result)
+        critique = CRITIC_FAILED if failed else result.text
         current_execution().record({
             "type": "verdict", "node": self.name, "path": path, "round": iteration,
             "critic": self.critic_agent.name, "approved": not failed and approves(critique),

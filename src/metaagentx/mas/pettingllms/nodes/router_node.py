@@ -11,7 +11,6 @@ from typing import Any
 
 from metaagentx.mas.execution import current_execution
 from metaagentx.mas.pettingllms.core import Context, Message, WorkflowNode, path_of
-from metaagentx.mas.pettingllms.flow import text_of
 from metaagentx.mas.protocol import ExecutionLimitExceeded
 
 DEFAULT_ROUTE = "default"
@@ -85,7 +84,7 @@ def create_keyword_router(
         latest = context.get_latest_message()
         if latest is None:
             return DEFAULT_ROUTE
-        text = text_of(latest) if case_sensitive else text_of(latest).lower()
+        text = latest.text if case_sensitive else latest.text.lower()
         for keyword in keyword_routes:
             if (keyword if case_sensitive else keyword.lower()) in text:
                 return keyword
