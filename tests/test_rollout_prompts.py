@@ -151,3 +151,22 @@ def test_prompt_without_any_designs(tmp_path: Path) -> None:
     assert "e.g. single_agent, ensemble, reflection, debate, router>" in system
     with pytest.raises(FileNotFoundError):
         designer_system_prompt("math", examples=["single_agent"], designs_dir=tmp_path)
+
+
+def test_configured_host_tools_reach_the_designer_prompt() -> None:
+    """The designer is told which host-side tools exist (config `tools.host`) and how to give
+    them to an agent; without any, the prompt is unchanged."""
+    from metaagentx.config import build_config
+    from metaagentx.rollout.factory import tree_settings
+    from metaagentx.rollout.prompts import designer_prompt_messages, host_tools_section
+    from metaagentx.tasks.base import Task
+
+    task = Task(id="t", domain="math", prompt="Who won in 1998?", answer="x", source="t")
+    search = "tools.host=[{name: search, url: 'http://127.0.0.1:9/s', description: Web search.}]"
+    with_tools = designer_prompt_messages(tree_settings(build_config({}, [search])), task)
+    plain = designer_prompt_messages(tree_settings(build_config({}, [])), task)
+    system = with_tools[0]["content"]
+    assert "# Host tools" in system and "- search: Web search." in system
+    assert "ToolRegistry(['search'])" in system
+    section = host_tools_section([("search", "Web search.")])
+    assert plain[0]["content"] == system.replace("\n\n" + section, "")

@@ -45,6 +45,7 @@ def tree_settings(config: Config, mode: str | None = None) -> TreeSettings:
         designer_examples=None if r.designer_examples is None else tuple(r.designer_examples),
         designer_prompt=r.designer_prompt,
         designs_dir=r.designs_dir,
+        host_tools=tuple((t.name, t.description or "") for t in config.tools.host),
         dialect=config.sandbox.dialect,
         code_test_timeout_s=r.code_test_timeout_s,
         rewards=RewardConfig(

@@ -194,9 +194,11 @@ def designer_system_prompt(
     examples: Sequence[str] | None = None,
     compact: bool = False,
     designs_dir: str | Path | None = None,
+    host_tools: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The designer's system prompt. `examples`: pattern names of few-shot designs to include
-    (None: the variant's default; empty: none)."""
+    (None: the variant's default; empty: none); `host_tools`: (name, description) of the
+    configured host-side tools, which agents may be given by name."""
     names = list(_example_names(examples, compact))
     try:
         loaded = load_examples(designs_dir)
@@ -214,11 +216,25 @@ def designer_system_prompt(
         INTRO,
         "# Library\n" + api_reference(compact),
         rules(domain),
+        *([host_tools_section(host_tools)] if host_tools else []),
         "# Output\n" + OUTPUT_FORMAT.format(patterns=patterns),
     ]
     for name in names:
         parts.append(f"# Example reply ({name})\n{loaded[name].as_reply(compact)}")
     return "\n\n".join(parts)
+
+
+def host_tools_section(host_tools: Sequence[tuple[str, str]]) -> str:
+    """What the designer is told of the host-side tools (`tools.host`): their names, what they
+    do, and how an agent gets them."""
+    lines = [f"- {name}" + (f": {description}" if description else "")
+             for name, description in host_tools]  # fmt: skip
+    example = ", ".join(repr(name) for name, _ in host_tools)
+    return (
+        "# Host tools\nBesides the built-ins, agents may use these tools, which run on the host:\n"
+        + "\n".join(lines)
+        + f"\nGive them by name: `AgentNode(..., tools=ToolRegistry([{example}]))`."
+    )
 
 
 def designer_user_message(task_prompt: str, domain: str | None = None) -> str:
@@ -236,12 +252,14 @@ def designer_messages(
     compact: bool = False,
     designs_dir: str | Path | None = None,
     style: PromptStyle | None = None,
+    host_tools: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
     """Chat messages asking for one design. With `max_chars`, examples are dropped from the
     last until the messages fit; PromptTooLongError if they do not fit even without any.
     `style` (None: compact or full by `compact`): "minimal" is MINIMAL_INSTRUCTION and the
     task, without library, rules or examples; "pettingllms" / "pettingllms_simple" are the
-    authors' prompts (`examples` then name their few-shots; `designs_dir` is not used)."""
+    authors' prompts (`examples` then name their few-shots; `designs_dir` and `host_tools`
+    are not used). `host_tools`: (name, description) of the configured host-side tools."""
     if style is not None and style not in PROMPT_STYLES:
         raise ValueError(f"unknown designer prompt style {style!r}; use one of {PROMPT_STYLES}")
     if style in PETTINGLLMS_STYLES:
@@ -259,7 +277,7 @@ def designer_messages(
 
     def build(kept: list[str]) -> list[dict[str, str]]:
         system = designer_system_prompt(domain, examples=kept, compact=compact,
-                                        designs_dir=designs_dir)  # fmt: skip
+                                        designs_dir=designs_dir, host_tools=host_tools)  # fmt: skip
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     return _fit(build, names, max_chars)
@@ -313,6 +331,8 @@ class PromptSettings(Protocol):
     def designs_dir(self) -> str | None: ...
     @property
     def prompt_style(self) -> PromptStyle: ...
+    @property
+    def host_tools(self) -> tuple[tuple[str, str], ...]: ...
 
 
 def designer_prompt_messages(
@@ -326,6 +346,7 @@ def designer_prompt_messages(
         examples=settings.designer_examples,
         style=style or settings.prompt_style,
         designs_dir=settings.designs_dir,
+        host_tools=settings.host_tools,
     )
 
 

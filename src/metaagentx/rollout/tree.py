@@ -83,6 +83,7 @@ class TreeSettings:
     designer_examples: tuple[str, ...] | None = None
     designer_prompt: PromptStyle | None = None  # None: "compact" or "full" by compact_prompt
     designs_dir: str | None = None  # example designs (prompt and fixed:<pattern>); None: packaged
+    host_tools: tuple[tuple[str, str], ...] = ()  # (name, description) told to the designer
     dialect: DialectSetting = "auto"  # workflow API scripts are checked as (sandbox.dialect)
     code_test_timeout_s: float = 5.0
     rewards: RewardConfig = field(default_factory=RewardConfig)
