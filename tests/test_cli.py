@@ -155,6 +155,21 @@ def test_rollout_writes_the_tree_and_trajectories(tmp_path: Path, tiny_model_dir
     assert all(len(r["designs"]) == 1 and len(r["designs"][0]["executions"]) == 2 for r in records)
     trajectories = (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()
     assert len(trajectories) == 4  # 2 problems x N=2 x one agent call, no designer in fixed mode
-    assert (tmp_path / "run" / "config.yaml").is_file()
+    assert (tmp_path / "run" / "rollout.config.yaml").is_file()
     bad = runner.invoke(app, ["rollout", str(config), "rollout.num_design=3"])
     assert bad.exit_code == 2 and "rollout.num_designs" in bad.output
+
+
+def test_an_interrupted_run_says_how_to_continue_it(tmp_path, capsys):
+    from metaagentx.cli.training import INTERRUPTED_EXIT, interrupted
+
+    run = tmp_path / "run"
+    stopped = interrupted(str(run), "sft train", Path("c.yaml"), ["sft.steps=9"], "sft.resume")
+    assert stopped.exit_code == INTERRUPTED_EXIT
+    assert "no checkpoint was saved" in capsys.readouterr().err
+    (run / "checkpoints" / "step-00000004").mkdir(parents=True)
+    (run / "checkpoints" / "step-00000004" / "COMPLETE").write_text("{}")
+    interrupted(str(run), "sft train", Path("c.yaml"), ["sft.steps=9"], "sft.resume")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "step-00000004" in said
+    assert "metaagentx sft train c.yaml sft.steps=9 sft.resume=true" in said

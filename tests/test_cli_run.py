@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from metaagentx import cli_run
 from metaagentx.cli import app
-from metaagentx.cli_run import RunFailure, RunOptions, code_task, read_tests
+from metaagentx.cli import run as cli_run
+from metaagentx.cli.run import RunFailure, RunOptions, code_task, read_tests
 from metaagentx.config import build_config
 from metaagentx.llm.base import GenerationRequest, GenerationResult, Generator
 from metaagentx.sandbox.layers import SandboxUnavailable

@@ -110,7 +110,7 @@ def test_scores_are_exact_per_mode_and_domain(tmp_path: Path):
 
 def test_unknown_mode_fails_before_loading_a_model(tmp_path: Path):
     config = build_config({}, ["eval.modes=[fixed:nonexistent]", "model.path=/nowhere"])
-    with pytest.raises(ValueError, match="no example design 'nonexistent'"):
+    with pytest.raises(ValueError, match="needs the example design 'nonexistent'"):
         evaluate(config)
 
 

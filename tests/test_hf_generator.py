@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -226,3 +228,40 @@ def test_identical_prompts_are_prefilled_once_and_sampled_independently(hf_gener
     for result in together:  # the copied caches give the model's own log-probs
         ref = _recompute_one(hf_generator.model, result.prompt_ids, result.response_ids)
         assert max(abs(a - b) for a, b in zip(ref, result.logprobs, strict=True)) < 1e-4
+
+
+def test_decoding_uses_the_installed_transformers_cache_api(hf_generator):
+    from dataclasses import fields
+
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    renamed = "cache" in {f.name for f in fields(CausalLMOutputWithPast)}  # transformers 5.x
+    assert hf_generator.cache_keyword == ("cache" if renamed else "past_key_values")
+    request = GenerationRequest(
+        messages=_messages("hi"), sampling=SamplingParams(temperature=0, max_new_tokens=4)
+    )
+    with warnings.catch_warnings():  # a deprecated cache path warns; tests make that an error
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        hf_generator.generate([request, request])
+
+
+def test_caches_with_sliding_window_layers_are_never_stacked(hf_generator):
+    from transformers.cache_utils import DynamicSlidingWindowLayer
+
+    from metaagentx.llm.hf import DecodeBatch
+
+    def row(text: str):
+        request = GenerationRequest(
+            messages=_messages(text), sampling=SamplingParams(temperature=0, max_new_tokens=4)
+        )
+        return hf_generator.make_row(request)
+
+    with hf_generator.decoding():
+        running, joining = (
+            DecodeBatch(hf_generator, [row("a")]),
+            DecodeBatch(hf_generator, [row("b")]),
+        )
+        assert running.accepts(joining)
+        joining.cache.layers[0] = DynamicSlidingWindowLayer(sliding_window=4)
+        assert not running.accepts(joining)  # its window cannot be left-padded to a width

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,8 +108,10 @@ def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
     run = tmp_path / "run"
     records = read_metrics(run / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2]
-    assert "val/accuracy/math" in records[-1] and "update/loss" in records[0]
+    assert "val/accuracy/math" in records[-1] and "actor/loss" in records[0]
     assert last["executions/total"] == 4
+    _assert_verl_step_metrics(records[0])
+    _assert_sample_advantages(run / "samples" / "step-000000.jsonl")
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "step-000000.jsonl",
         "step-000001.jsonl",
@@ -126,18 +129,59 @@ def test_shared_model_learns_and_writes_metrics_samples_and_checkpoints(
         (run / "config.yaml").read_text(),
         (run / "metrics.jsonl").read_text(),
     )
-    again = Trainer(config)
-    try:
-        with pytest.raises(CheckpointError, match=r"step-00000002.*trainer\.resume=true"):
-            again.train()
-    finally:
-        again.close()
+    # the message names the newest checkpoint and the fix, in whatever order
+    with pytest.raises(CheckpointError, match=r"(?=.*step-00000002)(?=.*trainer\.resume=true)"):
+        Trainer(config)
     assert (run / "config.yaml").read_text() == config_text
     assert (run / "metrics.jsonl").read_text() == metrics_text
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "step-00000001",
         "step-00000002",
     ]
+
+
+def _assert_verl_step_metrics(m: dict) -> None:
+    """An executor-phase step of fixed:single_agent logs verl's names (and none of the old)."""
+    assert not [k for k in m if k.startswith("time/") or k in ("update/loss", "update/pg_loss")]
+    for key in (
+        "actor/pg_loss",
+        "actor/ppo_kl",
+        "actor/entropy",
+        "actor/grad_norm",
+        "actor/lr/policy",
+        "perf/update_tokens_per_s",
+        "timing_s/gen_designs",
+        "timing_s/gen_executions",
+        "timing_s/update_actor",
+        "perf/cpu_memory_used_gb",
+    ):
+        assert m[key] >= 0, key
+    assert m["timing_s/step"] >= m["timing_s/update_actor"] > 0
+    assert 0 < m["response_length/executor/mean"] <= m["response_length/executor/max"] <= 8
+    assert 0 <= m["response_length/executor/clip_ratio"] <= 1
+    assert "response_length/designer/mean" not in m  # fixed design: the designer generated none
+    total = m["tokens/executor"] + m["update/tokens"]
+    assert m["perf/total_num_tokens"] == total
+    assert m["perf/throughput"] == pytest.approx(total / m["timing_s/step"])
+
+
+def _assert_sample_advantages(path: Path) -> None:
+    """Executor phase: every generated turn shows its execution's advantage; designs none."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for design in (d for r in records for d in r["designs"]):
+        assert design["advantage"] is None
+        by_execution = []
+        for execution in design["executions"]:
+            values = {t["advantage"] for t in execution["turns"] if t["tokens"]}
+            if not values:  # it generated nothing (cut before its first turn)
+                continue
+            assert len(values) == 1 and isinstance(next(iter(values)), float)
+            by_execution.append((execution["reward"], values.pop()))
+        rewards = [r for r, _ in by_execution]
+        if len(set(rewards)) > 1:  # the better execution of a design has the larger advantage
+            assert max(by_execution)[1] > min(by_execution)[1]
+        else:
+            assert all(a == 0.0 for _, a in by_execution)
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:

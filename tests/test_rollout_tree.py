@@ -13,6 +13,7 @@ from metaagentx.llm.base import GenerationRequest, GenerationResult
 from metaagentx.llm.batcher import RequestBatcher
 from metaagentx.rl.advantages import role_advantages
 from metaagentx.rollout.environment import GradingEnvironment
+from metaagentx.rollout.progress import RolloutProgress
 from metaagentx.rollout.tree import RolloutEngine, TreeSettings, parse_mode
 from metaagentx.sandbox import SandboxSettings
 from metaagentx.tasks.base import Task
@@ -343,3 +344,17 @@ def test_every_example_design_runs_with_the_tiny_model(pattern, tiny_batcher):
     assert execution.status == "ok", execution.result.error
     executors = [t for t in tree.trajectories() if t.role == "executor"]
     assert executors and all(0 < len(t.response_ids) <= 8 for t in executors)
+
+
+def test_the_progress_bar_counts_every_execution_of_valid_designs():
+    task = _math("p1", "Problem p1: what is 6*7?", "42")
+    designs = {("p1", 0): GOOD_DESIGN, ("p1", 1): NO_CODE}  # the rejected one runs nothing
+    answers = {f"p1/d0/e{e}": "\\boxed{42}" for e in range(2)}
+    engine, environment = _engine(ScriptedTreeGenerator(designs, answers, slow=set()))
+    progress = RolloutProgress(1, enabled=False)
+    try:
+        with progress:
+            tree = engine.rollout_sync([task], progress=progress)
+    finally:
+        environment.close()
+    assert progress.done == 2 == sum(len(d.executions) for d in tree.designs())

@@ -45,8 +45,9 @@ def test_aime2025_jsonl_repairs_escape_damage() -> None:
     assert repair_escape_damage("a\tb \trho") == "a\tb \trho"  # real tabs are left alone
 
 
-def test_math_skips_empty_answers_or_raises_in_strict_mode(caplog: pytest.LogCaptureFixture
-                                                           ) -> None:
+def test_math_skips_empty_answers_or_raises_in_strict_mode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     report = load_tasks_report(str(FIXTURES / "math.json"))
     assert (report.rows, len(report.tasks), len(report.skipped)) == (3, 1, 2)
     assert [s["id"] for s in report.skipped] == ["test/algebra/2.json", "test/algebra/3.json"]
@@ -164,7 +165,7 @@ def test_show_and_check_for_the_cli() -> None:
 
 
 def test_missing_file_is_a_clear_error() -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"^does/not/exist.json: no such file"):
         load_tasks("does/not/exist.json")
 
 
@@ -195,8 +196,9 @@ def shared() -> Path:
 
 
 @pytest.mark.parametrize(("name", "split", "rows", "tasks"), EXPECTED)
-def test_shared_data_row_counts(shared: Path, name: str, split: str | None, rows: int,
-                                tasks: int) -> None:
+def test_shared_data_row_counts(
+    shared: Path, name: str, split: str | None, rows: int, tasks: int
+) -> None:
     report = load_tasks_report(name, split)
     assert (report.rows, len(report.tasks)) == (rows, tasks), report.skipped[:5]
 

@@ -53,6 +53,9 @@ def test_mutants_fail(humaneval: list[Task]) -> None:
 
 @pytest.mark.parametrize("kind", sorted(ATTACKS))
 def test_no_hack_earns_reward(humaneval: list[Task], kind: str) -> None:
-    earned = [task.id for task in humaneval
-              if grade_code_task(task, _fenced(attack(kind, task.metadata["fn_name"]))).correct]
+    earned = [
+        task.id
+        for task in humaneval
+        if grade_code_task(task, _fenced(attack(kind, task.metadata["fn_name"]))).correct
+    ]
     assert not earned, earned

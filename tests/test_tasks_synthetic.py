@@ -79,10 +79,14 @@ def test_code_reference_solutions_pass_through_the_sandbox() -> None:
     for task in tasks:
         reference = task.metadata["reference_solution"]
         assert task.grade(f"```python\n{reference}```").correct, task.prompt
-        wrong = reference.replace("return ", "return 1 + ", 1) if "x[::-1]" not in reference \
+        wrong = (
+            reference.replace("return ", "return 1 + ", 1)
+            if "x[::-1]" not in reference
             else reference.replace("x[::-1]", "x")
-        assert not task.grade(f"```python\n{wrong}```", stop_at_first_failure=False).correct \
-            or task.prompt.endswith("reversed.")
+        )
+        assert not task.grade(
+            f"```python\n{wrong}```", stop_at_first_failure=False
+        ).correct or task.prompt.endswith("reversed.")
 
 
 def test_suite_and_loader_names() -> None:

@@ -185,7 +185,7 @@ def test_refuses_a_non_empty_target_unless_overwrite(tiny_model_dir, tokenizer, 
     out.mkdir()
     export_policy(policy, tokenizer, out, card=card)  # an empty dir is fine
     (out / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not empty; pass overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"not empty; pass --overwrite \(overwrite=True\)"):
         export_policy(policy, tokenizer, out, card=card)
     assert (out / "notes.txt").read_text() == "keep me"
 

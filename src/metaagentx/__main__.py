@@ -1,5 +1,5 @@
 """`python -m metaagentx` runs the CLI."""
 
-from metaagentx.cli import app
+from metaagentx.cli import main
 
-app(prog_name="metaagentx")
+main()

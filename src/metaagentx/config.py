@@ -71,7 +71,9 @@ class VLLMConfig(_Section):
         description="server placement, separate sharing: the designer model's servers (empty: started by the project).",
     )
     num_servers: int = Field(
-        1, ge=1, description="server placement: servers the project starts per model when no URLs are given."
+        1,
+        ge=1,
+        description="server placement: servers the project starts per model when no URLs are given.",
     )
     server_gpus: list[str] = Field(
         default_factory=list,
@@ -81,7 +83,10 @@ class VLLMConfig(_Section):
         600.0, gt=0.0, description="Longest wait for a server the project starts to answer /health."
     )
     gpu_memory_utilization: float = Field(
-        0.5, gt=0.0, le=1.0, description="Fraction of GPU memory for each engine (KV cache included)."
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Fraction of GPU memory for each engine (KV cache included).",
     )
     max_model_len: int | None = Field(
         None, ge=16, description="Longest prompt + response an engine serves (None: the model's)."
@@ -90,14 +95,18 @@ class VLLMConfig(_Section):
         False, description="Skip CUDA graphs (faster start, slower decode; CPU engines need it)."
     )
     cpu_kv_cache_gib: int = Field(
-        1, ge=1, description="CPU engines only: KV-cache size in whole GiB (VLLM_CPU_KVCACHE_SPACE)."
+        1,
+        ge=1,
+        description="CPU engines only: KV-cache size in whole GiB (VLLM_CPU_KVCACHE_SPACE).",
     )
     sync_dir: str | None = Field(
         None,
         description="Where synced weights are written for the engines to read (server placement across nodes: a shared filesystem); None: output_dir/weight-sync.",
     )
     sync_timeout_s: float = Field(
-        300.0, gt=0.0, description="Deadline of one weight reload; past it the run stops with an error naming the engine."
+        300.0,
+        gt=0.0,
+        description="Deadline of one weight reload; past it the run stops with an error naming the engine.",
     )
     sync_check: bool = Field(
         True,
@@ -110,7 +119,8 @@ class VLLMConfig(_Section):
         description="Largest log-prob difference (nats) the sync check accepts (float32 engines agree within 1e-5; bf16 engines need a few hundredths).",
     )
     engine_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Any other vllm.LLM / server argument (e.g. tensor_parallel_size)."
+        default_factory=dict,
+        description="Any other vllm.LLM / server argument (e.g. tensor_parallel_size).",
     )
 
 
@@ -232,16 +242,36 @@ class DataConfig(_Section):
 
     train: list[str] = Field(
         default_factory=lambda: ["synthetic"],
-        description="Training sources (e.g. synthetic:arith:3, math_train, apps, /data/x.jsonl).",
+        description="Training sources: synthetic[:FAMILY[:LEVEL]], a registered name (math_train, apps, ...), a local .json/.jsonl/.parquet/.csv file, or a Hugging Face dataset owner/name[:config[:split]] (e.g. openai/gsm8k:main).",
     )
-    train_split: str | None = Field("train", description="Split of every training source.")
+    train_split: str | None = Field(
+        "train",
+        description="Split of every training source (a registered name's file, a Hugging Face split unless the id names one; local files have one).",
+    )
     weights: list[float] | None = Field(
         None, description="Sampling ratio per training source (None: equal); mixes domains."
     )
-    val: list[str] = Field(default_factory=lambda: ["synthetic"], description="Held-out sources.")
-    val_split: str | None = Field("test", description="Split of every held-out source.")
+    val: list[str] = Field(
+        default_factory=lambda: ["synthetic"],
+        description="Held-out sources, written like data.train (e.g. openai/gsm8k:main:test).",
+    )
+    val_split: str | None = Field(
+        "test", description="Split of every held-out source (as data.train_split)."
+    )
     val_size: int = Field(64, ge=1, description="Held-out tasks per source used for validation.")
     limit: int | None = Field(None, ge=1, description="Use at most this many tasks per source.")
+    strict: bool = Field(
+        False,
+        description="Raise on the first malformed row (naming file:line) instead of skipping it; skipped rows are counted and named in the log either way.",
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Our field name -> the dataset's column, renamed before adaptation for local files and Hugging Face datasets (registered names keep their schema), e.g. {prompt: query, answer: final}; ours: prompt/question/problem, answer, solution, id, tests, ...",
+    )
+    format: str | None = Field(
+        None,
+        description="Row adapter for local files and Hugging Face datasets (e.g. generic_math, math, aime, humaneval, apps_raw, task; `metaagentx data check` shows the detected one); None: detected from the rows.",
+    )
 
 
 class TrainerConfig(_Section):
@@ -421,7 +451,9 @@ class RayRolloutConfig(_Section):
         description="Rollout workers per trainer rank; 0: executions run in the trainer process. Ray is found as for launcher=ray: the running one, ray_address, or a local one sized for the workers.",
     )
     cpus_per_worker: float = Field(
-        1.0, gt=0.0, description="CPUs Ray reserves for each rollout worker (its sandboxed executions run there)."
+        1.0,
+        gt=0.0,
+        description="CPUs Ray reserves for each rollout worker (its sandboxed executions run there).",
     )
     on_worker_loss: Literal["retry", "zero"] = Field(
         "retry",
@@ -442,14 +474,18 @@ class DistributedConfig(_Section):
         description="auto: one process, or the ranks torchrun started; torchrun: require torchrun's environment; ray: start num_trainers workers with Ray Train.",
     )
     num_trainers: int = Field(
-        1, ge=1, description="Training ranks (ray: workers to start; torchrun: checked against WORLD_SIZE)."
+        1,
+        ge=1,
+        description="Training ranks (ray: workers to start; torchrun: checked against WORLD_SIZE).",
     )
     backend: Literal["auto", "gloo", "nccl"] = Field(
         "auto", description="torch.distributed backend; auto: nccl on CUDA, gloo on CPU."
     )
     fsdp: Literal["auto", "on", "off"] = Field(
-        "auto", description="Shard weights, gradients and optimizer state with FSDP2; auto: when more than one rank."
+        "auto",
+        description="Shard weights, gradients and optimizer state with FSDP2; auto: when more than one rank.",
     )
+
     @field_validator("fsdp", mode="before")
     @classmethod
     def _yaml_booleans(cls, value: Any) -> Any:
@@ -457,16 +493,19 @@ class DistributedConfig(_Section):
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     param_dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="FSDP mixed precision: dtype of gathered parameters and compute (master weights stay in model.dtype)."
+        "float32",
+        description="FSDP mixed precision: dtype of gathered parameters and compute (master weights stay in model.dtype).",
     )
     reduce_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="FSDP mixed precision: dtype of the gradient reduce-scatter."
     )
     cpu_offload: bool = Field(
-        False, description="FSDP: keep sharded parameters, gradients and optimizer state in CPU memory."
+        False,
+        description="FSDP: keep sharded parameters, gradients and optimizer state in CPU memory.",
     )
     activation_checkpointing: bool = Field(
-        False, description="Recompute each decoder layer's activations in backward (less memory, ~30% more compute)."
+        False,
+        description="Recompute each decoder layer's activations in backward (less memory, ~30% more compute).",
     )
     ray_address: str | None = Field(
         None,
@@ -487,7 +526,23 @@ class LoggingConfig(_Section):
         True, description="Write TensorBoard event files into the run directory."
     )
     wandb_project: str | None = Field(
-        None, description="Also log to Weights & Biases (needs `wandb` installed)."
+        None,
+        description="Also log to this Weights & Biases project (pip install 'metaagentx[wandb]'); "
+        "a resumed run continues the same W&B run (its id is kept in tracking.json).",
+    )
+    wandb_entity: str | None = Field(
+        None, description="W&B team or user that owns the project; None: your default entity."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="Also log to MLflow at this tracking URI (http(s)://server, databricks, ...; "
+        "pip install 'metaagentx[mlflow]'); None: off. A resumed run continues the same run.",
+    )
+    mlflow_experiment: str = Field(
+        "metaagentx", description="MLflow experiment the run is created in (made if missing)."
+    )
+    run_name: str | None = Field(
+        None, description="Name of the W&B and MLflow runs; None: the run directory's name."
     )
     log_every: int = Field(1, ge=1, description="Log metrics every k steps.")
     progress: bool = Field(True, description="Show rich progress bars.")
@@ -646,11 +701,11 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     return build_config(data, overrides)
 
 
-def save_config(config: Config, run_dir: str | Path) -> Path:
-    """Write the resolved config as `config.yaml` in `run_dir` and return its path."""
+def save_config(config: Config, run_dir: str | Path, name: str = "config.yaml") -> Path:
+    """Write the resolved config as `name` in `run_dir` and return its path."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.yaml"
+    path = run_dir / name
     path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     return path
 

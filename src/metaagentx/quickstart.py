@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,11 +27,13 @@ from metaagentx.eval.tables import outcomes_by_problem
 from metaagentx.llm.batcher import ContinuousBatcher
 from metaagentx.llm.hf import HFGenerator
 from metaagentx.llm.router import RoleRouter
+from metaagentx.outputs import check_output_dir
 from metaagentx.rl.trainer import Trainer
 from metaagentx.rollout.environment import require_safe_grading
 from metaagentx.sft.collect import collect
 from metaagentx.sft.train import SFTTrainer
 from metaagentx.tiny import build_tiny
+from metaagentx.train.checkpoint import clear_run_outputs
 
 FAST = [
     "sft.collect_problems=48",
@@ -93,11 +94,18 @@ def _router(designer_model: Path, executor_model: Path, config: Config) -> RoleR
     fronts = {}
     for role, path in (("designer", designer_model), ("executor", executor_model)):
         generator = HFGenerator.from_pretrained(
-            path, device=config.model.device, seed=config.seed, num_threads=g.torch_threads,
+            path,
+            device=config.model.device,
+            seed=config.seed,
+            num_threads=g.torch_threads,
             max_prompt_tokens=g.max_prompt_tokens,
         )
-        fronts[role] = ContinuousBatcher(generator, g.max_batch_size, g.batch_wait_ms / 1000,
-                                         max_prompt_tokens=g.max_prompt_tokens)
+        fronts[role] = ContinuousBatcher(
+            generator,
+            g.max_batch_size,
+            g.batch_wait_ms / 1000,
+            max_prompt_tokens=g.max_prompt_tokens,
+        )
     return RoleRouter(fronts)
 
 
@@ -122,22 +130,31 @@ def rl_gain(before: EvalReport, after: EvalReport, mode: str = "designed") -> Ac
     )
 
 
+# what a quickstart writes into --out: a folder holding any of them is an earlier quickstart's
+QUICKSTART_OUTPUTS = ("model-init", "sft-data", "sft", "rl", "quickstart.json")
+
 # Below this held-out accuracy of the one-tool-agent pattern after SFT, most RL groups have zero
 # reward variance and RL barely moves (shared notes: gating on it avoided every dead run).
 MIN_TOOL_ACCURACY_FOR_RL = 0.3
 
 
-def run_quickstart(config: Config, console: Console | None = None) -> QuickstartResult:
-    """Run every stage into `config.output_dir`; returns where things are and how long it took."""
+def run_quickstart(
+    config: Config, console: Console | None = None, *, overwrite: bool = False
+) -> QuickstartResult:
+    """Run every stage into `config.output_dir`; returns where things are and how long it took.
+
+    A folder an earlier quickstart wrote (`QUICKSTART_OUTPUTS`) is reused; any other non-empty
+    folder is refused unless `overwrite`."""
     console = console or Console()
     require_safe_grading(config)  # before anything is written or built
     out = Path(config.output_dir)
+    earlier = any((out / name).exists() for name in QUICKSTART_OUTPUTS)
+    check_output_dir(out, overwrite=overwrite or earlier, what="quickstart folder")
     out.mkdir(parents=True, exist_ok=True)
     # A rerun into the same directory starts its training stages afresh: an earlier run's
     # checkpoints and metrics would otherwise mix with the new run's (the trainers refuse that).
     for stage in ("sft", "rl"):
-        shutil.rmtree(out / stage / "checkpoints", ignore_errors=True)
-        (out / stage / "metrics.jsonl").unlink(missing_ok=True)
+        clear_run_outputs(out / stage)
     result = QuickstartResult(out, out / "rl" / "report.html")
     started = time.monotonic()
 
@@ -148,7 +165,7 @@ def run_quickstart(config: Config, console: Console | None = None) -> Quickstart
 
     t = time.monotonic()
     console.rule("[bold]1/7 tiny model + tokenizer")
-    init = build_tiny(out / "model-init", size="tiny", seed=config.seed)
+    init = build_tiny(out / "model-init", size="tiny", seed=config.seed, overwrite=True)
     t = done("build", t)
 
     console.rule("[bold]2/7 teacher data")

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
-from transformers.utils import logging as hf_logging
+
+from metaagentx.outputs import atomic_dir, check_output_dir, no_save_bars
 
 # GPT-2's split pattern with two changes: `\p{N}` (one digit per piece, and no leading space:
 # the space before a number falls to the `\s+` alternatives and stays a piece of its own).
@@ -204,19 +205,22 @@ def build_tiny(
     vocab_size: int = 2048,
     seed: int = 0,
     corpus: Iterable[str] | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Build tokenizer and model and save both with `save_pretrained` into `out_dir`."""
+    """Build tokenizer and model and save both with `save_pretrained` into `out_dir`; a
+    non-empty `out_dir` (a trained model, say) is refused unless `overwrite`, and replaced only
+    once the new model is written."""
     if isinstance(size, str) and size not in SIZES:
         raise ValueError(f"unknown tiny size '{size}'; choose one of {sorted(SIZES)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, overwrite=overwrite, what="tiny model folder")
     tokenizer = build_tokenizer(
         corpus if corpus is not None else tokenizer_corpus(seed=seed), vocab_size
     )
     model = build_model(tokenizer, size, seed)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    hf_logging.disable_progress_bar()  # a one-shard save needs no bar
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with atomic_dir(out) as tmp, no_save_bars():
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return out

@@ -100,7 +100,7 @@ class WeightSync:
             else:
                 self._sync_model(owner, role)
         self.world.barrier()  # shared servers: nobody generates before rank 0 has synced
-        metrics = {"time/weight_sync_s": time.monotonic() - started}
+        metrics = {"timing_s/update_weights": time.monotonic() - started}
         if self.check is not None:
             for role in roles:
                 self.last_gap[role] = self.verify(role)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -36,7 +37,7 @@ from metaagentx.rollout.factory import open_rollout, tree_settings
 from metaagentx.rollout.prompts import load_examples
 from metaagentx.rollout.tree import RolloutEngine, RolloutTree, TreeSettings, parse_mode
 from metaagentx.tasks.base import Task
-from metaagentx.tasks.datasets import load_tasks
+from metaagentx.tasks.datasets import REGISTRY, load_tasks
 
 
 def check_modes(modes: Sequence[str], designs_dir: str | None = None) -> None:
@@ -45,9 +46,12 @@ def check_modes(modes: Sequence[str], designs_dir: str | None = None) -> None:
     known = load_examples(designs_dir)
     for mode in modes:
         kind, pattern = parse_mode(mode)
-        if kind == "fixed" and pattern not in known:
+        if kind in ("fixed", "single_agent") and pattern not in known:
+            where = f"rollout.designs_dir={designs_dir}" if designs_dir else "the packaged examples"
+            choices = ", ".join(f"fixed:{name}" for name in sorted(known))
             raise ValueError(
-                f"mode '{mode}': no example design '{pattern}'; known: {sorted(known)}"
+                f"mode '{mode}' needs the example design '{pattern}', which {where} lacks; "
+                f"use one of: {choices}"
             )
 
 
@@ -61,9 +65,13 @@ def eval_settings(config: Config, mode: str, k: int) -> TreeSettings:
 
 def benchmark_tasks(name: str, config: Config) -> list[Task]:
     """A benchmark's tasks: registered name, local file or HF dataset (`eval.limit` first).
-    The synthetic suite is read from its held-out split (`data.val_split`)."""
-    split = config.data.val_split if name.split(":")[0] == "synthetic" else None
-    return load_tasks(name, split, limit=config.eval.limit)
+    A registered name is read from its own default split; the synthetic suite and HF datasets
+    from the held-out one (`data.val_split`, unless the HF id names a split), never "train"."""
+    d = config.data
+    split = None if name in REGISTRY else d.val_split
+    return load_tasks(
+        name, split, limit=config.eval.limit, strict=d.strict, fields=d.fields, format=d.format
+    )
 
 
 def problem_outcomes(tree: RolloutTree) -> list[list[float]]:
@@ -201,8 +209,9 @@ class EvalReport:
         }
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """`<label>.json` (results), `<label>.md` (tables) and `<label>.records.jsonl`
-        (every problem's designs, executions and agent turns) in `out_dir`."""
+        """`<label>.json` (results), `<label>.md` (tables), `<label>.records.jsonl` (every
+        problem's designs, executions and agent turns) and `<label>.config.yaml` (the resolved
+        config it ran with) in `out_dir`."""
         from metaagentx.eval.tables import results_markdown
 
         out = Path(out_dir)
@@ -211,12 +220,14 @@ class EvalReport:
             "json": out / f"{self.label}.json",
             "markdown": out / f"{self.label}.md",
             "records": out / f"{self.label}.records.jsonl",
+            "config": out / f"{self.label}.config.yaml",
         }
         payload = self.to_dict()
         _atomic_write(paths["json"], json.dumps(payload, indent=1))
         _atomic_write(paths["markdown"], results_markdown(payload))
         lines = [json.dumps(r) for result in self.results for r in result.records]
         _atomic_write(paths["records"], "\n".join(lines) + ("\n" if lines else ""))
+        _atomic_write(paths["config"], yaml.safe_dump(self.config, sort_keys=False))
         return paths
 
 
@@ -261,7 +272,9 @@ def evaluate(
         for name, tasks in benchmarks:
             for mode in e.modes:
                 engine = RolloutEngine(
-                    stack.batcher, stack.runner, eval_settings(config, mode, e.samples),
+                    stack.batcher,
+                    stack.runner,
+                    eval_settings(config, mode, e.samples),
                     stack.environment,
                 )
                 bar = progress.add_task(f"{name} {mode}", total=len(tasks))

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
-from metaagentx.eval.run_data import Shade
+from metaagentx.eval.run_data import Shade, metric_series
 
 ROLE_COLORS = {"executor": "#cfe3f7", "designer": "#fde2c4", "designer+executor": "#d9f0d3"}
 PALETTE = (
@@ -32,16 +33,6 @@ def _png(figure: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _series(metrics: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for record in metrics:
-        value = record.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            xs.append(float(record["step"]))
-            ys.append(float(value))
-    return xs, ys
-
-
 def _shade(axes: Any, shades: Sequence[Shade]) -> list[Patch]:
     seen: dict[str, Patch] = {}
     for shade in shades:
@@ -51,6 +42,69 @@ def _shade(axes: Any, shades: Sequence[Shade]) -> list[Patch]:
     return list(seen.values())
 
 
+@dataclass(frozen=True)
+class Line:
+    """One drawn series: points, legend label (None: no legend entry) and look."""
+
+    xs: Sequence[float]
+    ys: Sequence[float]
+    label: str | None
+    color: str
+    style: str = "-"
+    marker: str | None = None
+
+
+SMALL = (4.4, 2.5)  # one cell of a grid of plots
+WIDE = (10, 3.2)
+
+
+def lines_plot(
+    lines: Sequence[Line],
+    title: str,
+    ylabel: str,
+    shades: Sequence[Shade] = (),
+    *,
+    size: tuple[float, float] = WIDE,
+    unit_range: bool = False,
+    legend: Sequence[Any] = (),
+) -> str | None:
+    """Lines over steps, phases shaded; `unit_range` keeps [0, 1] in view (rates, accuracy).
+    `legend` adds handles of its own (e.g. one per run) to those of labelled lines."""
+    lines = [line for line in lines if line.xs]
+    if not lines:
+        return None
+    small = size[0] < WIDE[0]
+    figure = Figure(figsize=size)
+    axes = figure.add_subplot()
+    shading = _shade(axes, shades)  # small plots: the page explains the colors once
+    handles = [] if small else shading
+    if unit_range:
+        values = [y for line in lines for y in line.ys]
+        axes.set_ylim(min(-0.02, min(values) - 0.02), max(1.02, max(values) + 0.02))
+    for line in lines:
+        lone = len(line.xs) == 1  # a single point: a line of it would not show
+        (drawn,) = axes.plot(
+            list(line.xs), list(line.ys), color=line.color, linestyle=line.style,
+            marker=line.marker or ("o" if lone else None), markersize=3, label=line.label,
+            linewidth=1.4 if small else 1.6,
+        )  # fmt: skip
+        if line.label is not None:
+            handles.append(drawn)
+    handles.extend(legend)
+    axes.set_xlim(left=0)  # steps from the start, also when one point was logged
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title(title, fontsize=9 if small else 12)
+    axes.set_xlabel("step", fontsize=8 if small else 10)
+    axes.set_ylabel(ylabel, fontsize=8 if small else 10)
+    axes.tick_params(labelsize=7 if small else 9)
+    axes.grid(alpha=0.3)
+    if handles and small:
+        axes.legend(handles=handles, fontsize=6, loc="best", framealpha=0.7)
+    elif handles:
+        axes.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _png(figure)
+
+
 def line_plot(
     metrics: Sequence[Mapping[str, Any]],
     keys: Sequence[str],
@@ -58,28 +112,19 @@ def line_plot(
     ylabel: str,
     shades: Sequence[Shade] = (),
 ) -> str | None:
-    """Lines of `keys` over steps (`val/...` keys dashed with markers), phases shaded."""
-    drawn = [(key, *_series(metrics, key)) for key in keys]
-    drawn = [d for d in drawn if d[1]]
-    if not drawn:
-        return None
-    figure = Figure(figsize=(10, 3.2))
-    axes = figure.add_subplot()
-    handles = _shade(axes, shades)
-    values = [y for _, _, ys in drawn for y in ys]
-    axes.set_ylim(min(-0.02, min(values) - 0.02), max(1.02, max(values) + 0.02))
-    for index, (key, xs, ys) in enumerate(drawn):
-        style = (
-            {"linestyle": "--", "marker": "o", "markersize": 3} if key.startswith("val/") else {}
+    """Lines of `keys` (rates in [0, 1]) over steps, `val/...` keys dashed with markers."""
+    found = [(key, metric_series(metrics, (key,))) for key in keys]
+    lines = [
+        Line(
+            *points,
+            label=key,
+            color=PALETTE[index % len(PALETTE)],
+            style="--" if key.startswith("val/") else "-",
+            marker="o" if key.startswith("val/") else None,
         )
-        (line,) = axes.plot(xs, ys, color=PALETTE[index % len(PALETTE)], label=key, **style)
-        handles.append(line)
-    axes.set_title(title)
-    axes.set_xlabel("step")
-    axes.set_ylabel(ylabel)
-    axes.grid(alpha=0.3)
-    axes.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _png(figure)
+        for index, (key, points) in enumerate((k, p) for k, p in found if p[0])
+    ]
+    return lines_plot(lines, title, ylabel, shades, unit_range=True)
 
 
 def stacked_fractions(
@@ -89,7 +134,7 @@ def stacked_fractions(
     """A stacked area of per-step fractions (one band per pattern)."""
     if not steps or not fractions:
         return None
-    figure = Figure(figsize=(10, 3.2))
+    figure = Figure(figsize=WIDE)
     axes = figure.add_subplot()
     handles = _shade(axes, shades)
     names = list(fractions)
@@ -158,4 +203,12 @@ def accuracy_bars(payloads: Sequence[Mapping[str, Any]]) -> str | None:
     return _png(figure)
 
 
-__all__ = ["accuracy_bars", "line_plot", "stacked_fractions"]
+__all__ = [
+    "PALETTE",
+    "SMALL",
+    "Line",
+    "accuracy_bars",
+    "line_plot",
+    "lines_plot",
+    "stacked_fractions",
+]

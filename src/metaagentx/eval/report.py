@@ -9,9 +9,7 @@ own inline code and data-URI images.
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,81 +20,25 @@ from metaagentx.eval.analysis import (
     pattern_distribution,
     rows_from_records,
 )
+from metaagentx.eval.curve_sections import optimisation_section, rl_metrics
+from metaagentx.eval.html_parts import image, missing, page, table, write_atomic
 from metaagentx.eval.plots import accuracy_bars, line_plot, stacked_fractions
 from metaagentx.eval.run_data import RunData, load_run, phase_shades, read_records
+from metaagentx.eval.sft_section import sft_section
 from metaagentx.eval.tables import COLUMNS, GAIN_COLUMNS, baseline_rows, domain_rows, gain_rows
-from metaagentx.eval.trace_html import esc, render_traces
+from metaagentx.eval.trace_html import esc, eval_groups, render_traces
 
 SECTIONS = (
     ("summary", "Summary"),
     ("config", "Configuration"),
     ("curves", "Training curves"),
+    ("optimisation", "Optimisation curves"),
+    ("sft", "SFT"),
     ("baselines", "Evaluation and baselines"),
     ("patterns", "Design patterns"),
     ("traces", "Trace browser"),
 )
 MAX_PATTERN_STEPS = 100  # sample files read for the structural pattern plot (evenly spaced)
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2733;background:#fafbfc}
-header{background:#1d3557;color:#fff;padding:14px 24px}header h1{margin:0;font-size:22px}
-header p{margin:4px 0 0;font-size:13px;opacity:.85}
-nav{background:#e8eef5;padding:6px 24px;position:sticky;top:0;z-index:2}
-nav a{margin-right:14px;color:#1d3557;text-decoration:none;font-size:14px;font-weight:600}
-main{padding:8px 24px 40px;max-width:1200px}
-section{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:10px 16px;margin:14px 0}
-h2{font-size:18px;margin:6px 0 10px;color:#1d3557}h3{font-size:15px;margin:12px 0 6px}
-table{border-collapse:collapse;font-size:13px;margin:6px 0}
-th,td{border:1px solid #d5dbe2;padding:3px 8px;text-align:left}th{background:#eef2f7}
-tr:nth-child(even) td{background:#f8fafc}
-pre{background:#f4f6f8;border:1px solid #e1e5ea;padding:6px 8px;white-space:pre-wrap;
-word-break:break-word;font-size:12px;max-height:420px;overflow:auto;margin:4px 0}
-img{max-width:100%;display:block;margin:6px 0}
-.missing{color:#8a5a00;background:#fff6e0;border:1px solid #f0d9a0;padding:6px 10px;border-radius:4px}
-.ok{color:#1b7a2f;font-weight:600}.bad{color:#b3261e;font-weight:600}.dim{color:#667}
-details{margin:3px 0 3px 10px}summary{cursor:pointer;font-size:13px;padding:2px 0}
-details.problem{border-left:3px solid #457b9d;padding-left:8px;margin:8px 0}
-details.design{border-left:3px solid #e9c46a;padding-left:8px}
-details.execution{border-left:3px solid #90be6d;padding-left:8px}
-.turn{border:1px solid #e4e8ee;border-radius:4px;padding:4px 8px;margin:4px 0;background:#fcfdfe}
-.tool{border-left:3px solid #9d4edd;padding-left:6px;margin:4px 0}
-.controls{margin:6px 0}.controls input{padding:3px 6px;width:260px}
-.controls button{margin-left:6px;padding:3px 10px}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px}
-.card{border:1px solid #dde3ea;border-radius:6px;padding:8px 10px;background:#f7f9fb}
-.card b{display:block;font-size:20px;color:#1d3557}.card span{font-size:12px;color:#556}
-"""
-
-JS = """
-function setAll(open){document.querySelectorAll('#traces details').forEach(d=>{d.open=open;});}
-function filterTraces(text){
-  const needle=text.toLowerCase();
-  document.querySelectorAll('#traces details.problem').forEach(d=>{
-    d.style.display=(d.dataset.search||'').toLowerCase().includes(needle)?'':'none';});
-}
-"""
-
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-
-
-def missing(text: str) -> str:
-    return f'<p class="missing">{esc(text)}</p>'
-
-
-def table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str]) -> str:
-    columns = list(columns)
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def image(png: str | None, alt: str, absent: str) -> str:
-    if png is None:
-        return missing(absent)
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{png}">'
-
 
 # ---- sections ---------------------------------------------------------------------------------
 
@@ -145,10 +87,12 @@ def _metric_keys(metrics: Sequence[Mapping[str, Any]], prefix: str) -> list[str]
 
 
 def curves_section(data: RunData) -> str:
-    if not data.metrics:
+    m = rl_metrics(data)
+    if not m:
+        if data.metrics:
+            return missing("No RL steps in this run (an SFT run: see the SFT section).")
         return missing("No training metrics yet (metrics.jsonl is absent or empty).")
     shades = phase_shades(data)
-    m = data.metrics
     accuracy = _metric_keys(m, "accuracy/") + _metric_keys(m, "val/accuracy/")
     validity = ["designs/valid_frac", "val/designs/valid_frac"]
     note = (
@@ -308,26 +252,34 @@ def traces_section(data: RunData, steps: int, per_step: int) -> str:
         'oninput="filterTraces(this.value)"><button onclick="setAll(true)">expand all</button>'
         '<button onclick="setAll(false)">collapse all</button></div>'
     )
-    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    training: list[tuple[str, list[dict[str, Any]]]] = []
     for step, path in data.sample_files[-steps:] if steps else []:
         title = f"training step {step + 1} ({path.name})"
-        groups.append((title, read_records(path, data.problems)[:per_step]))
-    if not groups and data.eval_records:
-        label, path = list(data.eval_records.items())[-1]
-        by_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for record in read_records(path, data.problems):
-            key = (str(record.get("benchmark")), str(record.get("mode")))
-            by_run.setdefault(key, []).append(record)
-        for (benchmark, mode), records in by_run.items():
-            groups.append((f"evaluation {label}: {benchmark} / {mode}", records[:per_step]))
-    if not groups or not any(records for _, records in groups):
+        training.append((title, read_records(path, data.problems)[:per_step]))
+    labels = [str(p.get("label")) for p in data.evals if str(p.get("label")) in data.eval_records]
+    evaluations = {  # oldest evaluation first, as in the tables
+        label: eval_groups(label, read_records(data.eval_records[label], data.problems), per_step)
+        for label in dict.fromkeys(labels)
+    }
+    shown = [g for g in training if g[1]] + [g for gs in evaluations.values() for g in gs if g[1]]
+    if not shown:
         return missing("No traces yet: no samples/step-*.jsonl and no evaluation records.")
-    counts = Counter(len(r) for _, r in groups)
     note = (
-        f"<p class='dim'>{sum(n * c for n, c in counts.items())} problems from "
-        f"{len(groups)} rollout(s): problem → designs → executions → agent turns.</p>"
+        f"<p class='dim'>{sum(len(r) for _, r in shown)} problems from {len(shown)} "
+        "rollout(s): problem → designs → executions → agent turns. An «adv» badge is the "
+        "advantage the update gave a design or a turn (runs that log them).</p>"
     )
-    return controls + note + render_traces(groups)
+    parts = [controls, note, "<h3>Training rollouts</h3>"]
+    parts.append(
+        render_traces(training, "h4")
+        if any(r for _, r in training)
+        else missing("No training samples (samples/step-*.jsonl).")
+    )
+    for label, groups in evaluations.items():
+        parts += [f"<h3>Evaluation: {esc(label)}</h3>", render_traces(groups, "h4")]
+    if not evaluations:
+        parts += ["<h3>Evaluations</h3>", missing("No evaluation records (eval/*.records.jsonl).")]
+    return "".join(parts)
 
 
 def build_html(data: RunData, trace_steps: int = 2, trace_problems: int = 6) -> str:
@@ -336,24 +288,15 @@ def build_html(data: RunData, trace_steps: int = 2, trace_problems: int = 6) -> 
         "summary": summary_section(data),
         "config": config_section(data),
         "curves": curves_section(data),
+        "optimisation": optimisation_section(data),
+        "sft": sft_section(data),
         "baselines": baselines_section(data),
         "patterns": patterns_section(data),
         "traces": traces_section(data, trace_steps, trace_problems),
     }
-    nav = "".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title in SECTIONS)
-    sections = "".join(
-        f'<section id="{sid}"><h2>{esc(title)}</h2>{bodies[sid]}</section>'
-        for sid, title in SECTIONS
-    )
-    generated = time.strftime("%Y-%m-%d %H:%M:%S")
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>metaagentx report: {esc(data.run_dir.name)}</title>"
-        f"<style>{CSS}</style><script>{JS}</script></head><body>"
-        f"<header><h1>MetaAgent-X run report</h1><p>{esc(data.run_dir)} · generated "
-        f"{esc(generated)}</p></header><nav>{nav}</nav><main>{sections}</main></body></html>"
-    )
+    sections = [(sid, title, bodies[sid]) for sid, title in SECTIONS]
+    return page(f"metaagentx report: {data.run_dir.name}", "MetaAgent-X run report",
+                str(data.run_dir), sections)  # fmt: skip
 
 
 def write_report(
@@ -369,11 +312,7 @@ def write_report(
         raise FileNotFoundError(f"run directory '{root}' does not exist")
     data = load_run(root)
     path = Path(out) if out is not None else root / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(build_html(data, trace_steps, trace_problems), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_atomic(path, build_html(data, trace_steps, trace_problems))
 
 
 def section_ids() -> list[str]:

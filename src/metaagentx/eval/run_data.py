@@ -7,7 +7,9 @@ truncated line: each part comes back empty and `problems` lists what could not b
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,23 @@ def _json_lines(path: Path, problems: list[str]) -> list[tuple[int, Any]]:
     return out
 
 
+def metric_series(
+    metrics: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> tuple[list[float], list[float]]:
+    """(steps, values) of one quantity: per record the first finite number among `names`, so a
+    metric renamed mid-history (new name first, then the old ones) stays one line."""
+    xs, ys = [], []
+    for record in metrics:
+        for name in names:
+            value = record.get(name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and math.isfinite(value):
+                xs.append(float(record["step"]))
+                ys.append(float(value))
+                break
+    return xs, ys
+
+
 def phase_shades(data: RunData) -> list[Shade]:
     """Spans of the stage schedule over the logged steps: from each record's `active_roles`,
     else recomputed from the config's trainer schedule (`Schedule.phase_boundaries`)."""
@@ -140,4 +159,4 @@ def phase_shades(data: RunData) -> list[Shade]:
     ]
 
 
-__all__ = ["RunData", "Shade", "load_run", "phase_shades", "read_records"]
+__all__ = ["RunData", "Shade", "load_run", "metric_series", "phase_shades", "read_records"]

@@ -37,13 +37,58 @@ def _num(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, int | float) else "-"
 
 
-def render_traces(groups: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str:
+def _adv(value: Any) -> str:
+    """An advantage badge (samples written since advantages were logged); nothing otherwise."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    sign = "pos" if value > 0 else "neg" if value < 0 else ""
+    return f' <span class="adv {sign}">adv {value:+.2f}</span>'
+
+
+def _executions(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [e for r in records for d in r.get("designs") or [] for e in d.get("executions") or []]
+
+
+def _right(executions: Sequence[Mapping[str, Any]]) -> int:
+    return sum(e.get("status") == "ok" and e.get("correct") is True for e in executions)
+
+
+def _correct_mark(executions: Sequence[Mapping[str, Any]]) -> str:
+    right = _right(executions)
+    css = "ok" if right else "bad"
+    return f'<span class="{css}">{right}/{len(executions)} executions correct</span>'
+
+
+def render_traces(
+    groups: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], heading: str = "h3"
+) -> str:
     """One heading per rollout (a training step or an evaluation run), then its problems."""
     parts = []
     for title, records in groups:
-        parts.append(f"<h3>{esc(title)}</h3>")
+        parts.append(f"<{heading}>{esc(title)}</{heading}>")
         parts.extend(render_problem(record) for record in records)
     return "".join(parts)
+
+
+def eval_groups(
+    label: str, records: Sequence[Mapping[str, Any]], per_group: int
+) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """An evaluation's records per (benchmark, mode), the first `per_group` of each; the title
+    counts correct executions over all of the group's problems, not only those shown."""
+    by_run: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for record in records:
+        key = (str(record.get("benchmark")), str(record.get("mode")))
+        by_run.setdefault(key, []).append(record)
+    groups = []
+    for (benchmark, mode), found in by_run.items():
+        executions = _executions(found)
+        title = (
+            f"{label}: {benchmark} / {mode} · {_right(executions)}/{len(executions)} "
+            f"executions correct on {len(found)} problems (first {min(per_group, len(found))} "
+            "shown)"
+        )
+        groups.append((title, found[:per_group]))
+    return groups
 
 
 def render_problem(record: Mapping[str, Any]) -> str:
@@ -52,8 +97,8 @@ def render_problem(record: Mapping[str, Any]) -> str:
     rewards = [d.get("reward") for d in designs if isinstance(d.get("reward"), int | float)]
     summary = (
         f"<b>{esc(record.get('problem_id'))}</b> · {esc(record.get('domain'))} · "
-        f"{valid}/{len(designs)} designs valid · best design reward "
-        f"{_num(max(rewards) if rewards else None)}"
+        f"{valid}/{len(designs)} designs valid · {_correct_mark(_executions([record]))} · "
+        f"best design reward {_num(max(rewards) if rewards else None)}"
     )
     search = f"{record.get('problem_id')} {record.get('domain')} {str(record.get('prompt'))[:300]}"
     reference = record.get("reference")
@@ -84,7 +129,7 @@ def render_design(design: Mapping[str, Any]) -> str:
         f"design <b>{esc(design.get('design_id'))}</b> · declared "
         f"<code>{esc(design.get('pattern'))}</code> · structure {esc(structure.pattern)} "
         f"({structure.agents} agents, {esc(tools)}, depth {structure.depth}) · {verdict} · "
-        f"reward {_num(design.get('reward'))}"
+        f"reward {_num(design.get('reward'))}{_adv(design.get('advantage'))}"
     )
     body = []
     if design.get("text") is not None:
@@ -108,7 +153,11 @@ def render_execution(execution: Mapping[str, Any]) -> str:
     )
     events = [e for e in execution.get("workflow_trace") or [] if isinstance(e, Mapping)]
     agents = [e for e in events if e.get("type") == "agent"]
+    turns = [t for t in execution.get("turns") or [] if isinstance(t, Mapping)]
     body = []
+    if agents and any(_adv(t.get("advantage")) for t in turns):  # the LLM calls, in order
+        badges = " · ".join(f"{esc(t.get('agent'))}{_adv(t.get('advantage'))}" for t in turns)
+        body.append(f"<div class='dim'>per-turn advantages: {badges}</div>")
     if agents:
         body += [render_agent_event(e) for e in agents]
         others = [e for e in events if e.get("type") != "agent"]
@@ -119,7 +168,7 @@ def render_execution(execution: Mapping[str, Any]) -> str:
                 f"{clipped(lines)}</details>"
             )
     else:
-        body += [render_turn(t) for t in execution.get("turns") or []]
+        body += [render_turn(t) for t in turns]
     if not body:
         body.append("<div class='dim'>no agent turns recorded</div>")
     if execution.get("final_output") is not None:
@@ -162,9 +211,9 @@ def render_turn(turn: Mapping[str, Any]) -> str:
     """One raw LLM call (used when the workflow trace is missing)."""
     head = (
         f"<b>{esc(turn.get('agent'))}</b> <span class='dim'>{esc(turn.get('tokens'))} tokens · "
-        f"finish {esc(turn.get('finish'))}</span>"
+        f"finish {esc(turn.get('finish'))}</span>{_adv(turn.get('advantage'))}"
     )
     return f"<div class='turn'>{head}{clipped(turn.get('text'))}</div>"
 
 
-__all__ = ["clipped", "esc", "render_traces"]
+__all__ = ["clipped", "esc", "eval_groups", "render_traces"]

@@ -30,6 +30,14 @@ from metaagentx.llm.base import (
     check_prompt_length,
 )
 from metaagentx.llm.chat import RendersPrompts
+from metaagentx.llm.kv_cache import (
+    cache_keyword,
+    left_pad,
+    mergeable,
+    new_cache,
+    select_rows,
+    stack_rows,
+)
 from metaagentx.llm.loading import load_model_and_tokenizer
 from metaagentx.llm.sampling import sample_next
 
@@ -117,6 +125,7 @@ class HFGenerator(RendersPrompts, Generator):
         self.stats = GeneratorStats()
         self.eos_ids = _eos_ids(model, tokenizer)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
+        self.cache_keyword = cache_keyword(model)
         self._seeds = random.Random(seed)
         self._lock = threading.Lock()  # one model, one decode loop at a time
 
@@ -264,26 +273,27 @@ class DecodeBatch:
             attention[i, width - len(prompt) :] = 1
         input_ids, attention = input_ids.to(device), attention.to(device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        self.cache = new_cache(model)
         out = model(
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
             use_cache=True,
             logits_to_keep=1,
+            **{generator.cache_keyword: self.cache},
         )
         stats = generator.stats
         stats.batches += 1
         stats.sequences += len(rows)
         stats.forward_passes += 1
         self.rows = list(rows)
-        self.cache = out.past_key_values
         self.attention = attention
         self.last_position = positions[:, -1:]
         self.logits = out.logits[:, -1, :]
         if len(prompts) < len(rows):  # one cache row per request again
             stats.shared_prefills += len(rows) - len(prompts)
             index = torch.tensor(source, device=device)
-            self.cache.batch_select_indices(index)
+            select_rows(self.cache, index)
             self.attention, self.last_position = self.attention[index], self.last_position[index]
             self.logits = self.logits[index]
         self.settings = _row_settings(self.rows, device)
@@ -294,22 +304,19 @@ class DecodeBatch:
         return self.attention.shape[1]
 
     def accepts(self, other: DecodeBatch) -> bool:
-        """Whether `other` may join without over-padding either batch's shortest row."""
+        """Whether `other` may join: caches that can be stacked, and no over-padding of either
+        batch's shortest row."""
+        if not (mergeable(self.cache) and mergeable(other.cache)):
+            return False
         shortest = min(len(r.prompt_ids) + len(r.response) for r in self.rows + other.rows)
         return fits(max(self.width, other.width), shortest)
 
     def absorb(self, other: DecodeBatch) -> None:
         """Join `other`'s rows: both caches are left-padded to one length and stacked."""
         width = max(self.width, other.width)
-        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys = torch.cat(
-                [_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)]
-            )
-            mine.values = torch.cat(
-                [_left_pad(mine.values, width, 2), _left_pad(theirs.values, width, 2)]
-            )
+        stack_rows(self.cache, other.cache, width)
         self.attention = torch.cat(
-            [_left_pad(self.attention, width, 1), _left_pad(other.attention, width, 1)]
+            [left_pad(self.attention, width, 1), left_pad(other.attention, width, 1)]
         )
         self.last_position = torch.cat([self.last_position, other.last_position])
         self.logits = torch.cat([self.logits, other.logits])
@@ -335,7 +342,7 @@ class DecodeBatch:
             if not self.rows:
                 return finished
             index = torch.tensor(keep, device=self.attention.device)
-            self.cache.batch_select_indices(index)
+            select_rows(self.cache, index)
             self.attention, self.last_position = self.attention[index], self.last_position[index]
             self.settings = tuple(x[index] for x in self.settings)
             tokens = tokens[index]
@@ -347,22 +354,12 @@ class DecodeBatch:
             input_ids=tokens[:, None],
             attention_mask=self.attention,
             position_ids=self.last_position,
-            past_key_values=self.cache,
             use_cache=True,
+            **{generator.cache_keyword: self.cache},
         )
         generator.stats.forward_passes += 1
         self.logits = out.logits[:, -1, :]
         return finished
-
-
-def _left_pad(x: torch.Tensor, width: int, dim: int) -> torch.Tensor:
-    """Zeros on the left of dimension `dim` up to `width` (masked positions of a cache)."""
-    missing = width - x.shape[dim]
-    if missing == 0:
-        return x
-    shape = list(x.shape)
-    shape[dim] = missing
-    return torch.cat([x.new_zeros(shape), x], dim=dim)
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:

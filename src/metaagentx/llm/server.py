@@ -20,15 +20,18 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaagentx import __version__
+from metaagentx.errors import UserError
 from metaagentx.llm.base import GenerationRequest, SamplingParams
 from metaagentx.llm.batcher import ContinuousBatcher
 from metaagentx.llm.router import Front
@@ -201,7 +204,9 @@ def create_app(
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    kind = {401: "authentication_error", 404: "not_found_error"}.get(status, "invalid_request_error")
+    kind = {401: "authentication_error", 404: "not_found_error"}.get(
+        status, "invalid_request_error"
+    )
     return JSONResponse(
         {"error": {"message": message, "type": kind, "code": status}}, status_code=status
     )
@@ -213,47 +218,95 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: str = "auto",
     max_batch_size: int = 64,
     batch_wait_ms: float = 5.0,
     default_max_tokens: int = 512,
     served_name: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Load `model_dir` with the hf backend and serve it until interrupted."""
-    import uvicorn
+    """Load `model_dir` with the hf backend and serve it until interrupted.
 
+    The port is bound first, so a bad or busy port fails before minutes of model loading;
+    `on_ready(url)` runs once the server accepts requests."""
     from metaagentx.llm.hf import HFGenerator
 
-    generator = HFGenerator.from_pretrained(
-        model_dir, device=device, dtype=dtype, max_batch_size=max_batch_size
-    )
-    batcher = ContinuousBatcher(
-        generator, max_batch_size=max_batch_size, max_wait_s=batch_wait_ms / 1000
-    )
-    tokenizer = generator.tokenizer
-    app = create_app(
-        batcher,
-        served_name or model_dir,
-        default_max_tokens=default_max_tokens,
-        token_text=lambda token_id: tokenizer.decode([token_id]),
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    listener = bind(host, port)
+    try:
+        generator = HFGenerator.from_pretrained(
+            model_dir, device=device, dtype=dtype, max_batch_size=max_batch_size
+        )
+        batcher = ContinuousBatcher(
+            generator, max_batch_size=max_batch_size, max_wait_s=batch_wait_ms / 1000
+        )
+        tokenizer = generator.tokenizer
+        app = create_app(
+            batcher,
+            served_name or model_dir,
+            default_max_tokens=default_max_tokens,
+            token_text=lambda token_id: tokenizer.decode([token_id]),
+        )
+        url = _url(host, listener.getsockname()[1])
+        server = _AnnouncingServer(
+            uvicorn.Config(app, log_level="warning"), lambda: on_ready and on_ready(url)
+        )
+        server.run(sockets=[listener])
+    finally:
+        listener.close()
+
+
+class PortError(UserError, OSError):
+    """The server cannot listen where it was asked to."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (0: a free port), or one line saying why not."""
+    if not 0 <= port <= 65535:
+        raise PortError(f"port {port} is out of range; choose one in 1-65535 (0: any free port)")
+    try:
+        return socket.create_server((host, port), family=_family(host))
+    except OSError as exc:
+        raise PortError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port "
+            "or --host"
+        ) from exc
+
+
+def _url(host: str, port: int) -> str:
+    """The OpenAI base URL (".../v1") of a server on host:port."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that calls `on_ready` once it accepts requests."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], object]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_ready()
 
 
 class ServerThread:
     """`app` served by uvicorn on a thread of this process until `stop()`, on `port` (0: a free
     one, bound before the thread starts so `url` is right at once)."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0,
-                 startup_timeout_s: float = 30.0) -> None:
-        import uvicorn
-
-        self._socket = socket.create_server((host, port), family=_family(host))
+    def __init__(
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0
+    ) -> None:
+        self._socket = bind(host, port)
         self.host, self.port = host, self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name="metaagentx-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="metaagentx-server",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + startup_timeout_s
         while not self._server.started:
@@ -265,8 +318,7 @@ class ServerThread:
     @property
     def url(self) -> str:
         """The OpenAI base URL (".../v1")."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return _url(self.host, self.port)
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ from metaagentx.config import Config, save_config
 from metaagentx.distributed.vllm_generation import VLLMGeneration
 from metaagentx.llm.router import RoleRouter
 from metaagentx.rl.advantages import role_advantages
+from metaagentx.rl.metrics import (
+    SampleKey,
+    attach_advantages,
+    memory_metrics,
+    perf_metrics,
+    rollout_metrics,
+    trained_advantages,
+    update_metrics,
+)
 from metaagentx.rl.schedule import Schedule
 from metaagentx.rl.update import UpdateConfig, ppo_update, recompute_logprobs
 from metaagentx.rollout.environment import grading_environment
@@ -34,7 +44,7 @@ from metaagentx.train.checkpoint import (
 )
 from metaagentx.train.engine import TrainingEngine
 from metaagentx.train.generation import role_router
-from metaagentx.train.logger import run_logger
+from metaagentx.train.logger import require_trackers, run_logger
 from metaagentx.train.optim import OptimConfig, updates_per_owner
 from metaagentx.train.policy import Policy
 
@@ -51,6 +61,7 @@ class Trainer:
 
     def __init__(self, config: Config, console: Console | None = None) -> None:
         check_generation(config)
+        require_trackers(config.logging)  # a missing wandb/mlflow fails before the model loads
         if not config.model.path:
             raise ValueError("model.path is not set: point it at a model directory")
         settings = tree_settings(config)
@@ -63,6 +74,7 @@ class Trainer:
         self.run_dir = Path(config.output_dir)
         self.checkpoints = self.run_dir / "checkpoints"
         self.model_dir = self.run_dir / "model"
+        refuse_to_overwrite(self.run_dir, "trainer.resume", resume=config.trainer.resume)
         # before the model loads: refuses at once when executions could read reference data
         self.environment = grading_environment(config)
         self.environment.start()
@@ -114,8 +126,9 @@ class Trainer:
             from metaagentx.distributed.rollout_workers import RayExecutions
 
             self.ray_executions = RayExecutions(config, self.router)
-        self.rollouts = RolloutEngine(self.router, self.runner, settings, self.environment,
-                                      self.ray_executions)
+        self.rollouts = RolloutEngine(
+            self.router, self.runner, settings, self.environment, self.ray_executions
+        )
         self.val_engine = RolloutEngine(
             self.router,
             self.runner,
@@ -148,7 +161,9 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.step = int(state["step"])
         if self.world.is_main:
-            self.console.print(f"resumed from {state['_path']} at step {self.step}", highlight=False)
+            self.console.print(
+                f"resumed from {state['_path']} at step {self.step}", highlight=False
+            )
         return True
 
     # ---- one step --------------------------------------------------------------------------
@@ -188,9 +203,9 @@ class Trainer:
             self.engine.sync_generation()
         synced = self._sync_engines(active)
         self.schedule.step = self.step + 1
-        tree = self._whole_tree(tree)
-        metrics = tree.metrics() if tree is not None else {}
-        metrics.update({f"update/{k}": v for k, v in update.items()})
+        whole = self._whole_tree(tree, trained_advantages(trainable))
+        metrics = rollout_metrics(whole[0]) if whole is not None else {}
+        metrics.update(update_metrics(update))
         metrics.update({f"rollout/{r}_logprob_gap": gaps[r] for r in active if r in gaps})
         metrics.update(synced)
         groups = {}
@@ -200,12 +215,21 @@ class Trainer:
         metrics.update(self.world.sum_dicts(groups))
         for role in ROLES:
             metrics[f"schedule/{role}_active"] = float(role in active)
-        metrics["time/update_s"] = time.monotonic() - rolled
-        metrics["time/step_s"] = time.monotonic() - started
-        if tree is not None:
-            self._write_samples(tree)
+        metrics["timing_s/update_actor"] = time.monotonic() - rolled
+        metrics["timing_s/step"] = time.monotonic() - started
+        if whole is not None:
+            self._step_perf(metrics, update)
+            self._write_samples(*whole)
         self.step += 1
         return metrics
+
+    @staticmethod
+    def _step_perf(metrics: dict[str, float], update: dict[str, float]) -> None:
+        """Add the step's `perf/*` metrics: token throughput (see `perf_metrics`) and memory."""
+        generated = metrics.get("tokens/designer", 0.0) + metrics.get("tokens/executor", 0.0)
+        trained = update.get("tokens", 0.0)
+        metrics.update(perf_metrics(generated, trained, metrics["timing_s/step"]))
+        metrics.update(memory_metrics())
 
     def _sync_engines(self, roles: set[str] | tuple[str, ...]) -> dict[str, float]:
         """vLLM: wake the engines and give them the weights of `roles` (a no-op with hf,
@@ -215,16 +239,20 @@ class Trainer:
         self.vllm.wake_up()
         return self.vllm.sync.sync(roles)
 
-    def _whole_tree(self, mine: RolloutTree) -> RolloutTree | None:
-        """Every rank's share of the step's rollout as one tree on rank 0 (None elsewhere)."""
+    def _whole_tree(
+        self, mine: RolloutTree, advantages: dict[SampleKey, float]
+    ) -> tuple[RolloutTree, dict[SampleKey, float]] | None:
+        """Every rank's share of the step's rollout as one tree on rank 0, with the advantages
+        its trained samples got (None on the other ranks)."""
         if self.world.size == 1:
-            return mine
-        shares = self.world.gather_objects(mine)
+            return mine, advantages
+        shares = self.world.gather_objects((mine, advantages))
         if not self.world.is_main:
             return None
-        problems = [p for share in shares for p in share.problems]
-        timings = {k: max(s.timings.get(k, 0.0) for s in shares) for k in mine.timings}
-        return RolloutTree(mine.settings, problems, mine.step, timings)
+        problems = [p for share, _ in shares for p in share.problems]
+        timings = {k: max(s.timings.get(k, 0.0) for s, _ in shares) for k in mine.timings}
+        merged = {key: adv for _, part in shares for key, adv in part.items()}
+        return RolloutTree(mine.settings, problems, mine.step, timings), merged
 
     def validate(self) -> dict[str, float]:
         """Sampled end-to-end accuracy on held-out tasks (one design, one execution each);
@@ -238,11 +266,15 @@ class Trainer:
             if k.startswith(("accuracy/", "designs/", "patterns/"))
         }
 
-    def _write_samples(self, tree: RolloutTree) -> None:
+    def _write_samples(self, tree: RolloutTree, advantages: dict[SampleKey, float]) -> None:
+        """samples/step-NNNNNN.jsonl: one record per problem, each design and agent turn with
+        the advantage the update used for it (None where it was not trained)."""
         samples = self.run_dir / "samples"
         samples.mkdir(parents=True, exist_ok=True)
+        records = tree.to_records()
+        attach_advantages(records, advantages)
         with (samples / f"step-{self.step:06d}.jsonl").open("w") as f:
-            for record in tree.to_records():
+            for record in records:
                 f.write(json.dumps(record) + "\n")
 
     # ---- the loop --------------------------------------------------------------------------
@@ -252,8 +284,6 @@ class Trainer:
         returns the last step's metrics (on rank 0; other ranks return {})."""
         t = self.config.trainer
         main = self.world.is_main
-        if not t.resume:
-            refuse_to_overwrite(self.checkpoints, "trainer.resume")
         if main:
             save_config(self.config, self.run_dir)
         resumed = t.resume and self.resume()
@@ -261,7 +291,7 @@ class Trainer:
             # engines start from model.path: after a resume they need the trained weights,
             # and in lora the adapters (the base is what they started with)
             self._sync_engines(ROLES)
-        logger = run_logger(self.config) if main else None
+        logger = run_logger(self.config, resume=resumed) if main else None
         last: dict[str, Any] = {}
         progress = Progress(
             TextColumn("[bold]RL[/]"),
@@ -272,25 +302,21 @@ class Trainer:
             console=self.console,
             disable=not (self.config.logging.progress and main),
         )
-        try:
-            with progress:
-                bar = progress.add_task("rl", total=t.steps, completed=self.step, info="")
-                while self.step < t.steps:
-                    roles = "+".join(sorted(self.schedule.active_roles(self.step)))
-                    metrics = self.run_step()
-                    if self.step % t.val_every == 0 or self.step == t.steps:
-                        metrics.update(self.validate())
-                    log_now = self.step % self.config.logging.log_every == 0
-                    if logger is not None and (log_now or self.step == t.steps):
-                        logger.log(self.step, metrics, active_roles=roles)
-                    if self.step % t.save_every == 0 or self.step == t.steps:
-                        self.save()
-                    last = metrics if main else {}
-                    info = f"{roles} | reward d {metrics.get('reward/designer', 0):.2f} e {metrics.get('reward/executor', 0):.2f} | acc {metrics.get('accuracy/all', 0):.2f}"
-                    progress.update(bar, completed=self.step, info=info)
-        finally:
-            if logger is not None:
-                logger.close()
+        with logger or nullcontext(), progress:  # the logger marks a failed run as failed
+            bar = progress.add_task("rl", total=t.steps, completed=self.step, info="")
+            while self.step < t.steps:
+                roles = "+".join(sorted(self.schedule.active_roles(self.step)))
+                metrics = self.run_step()
+                if self.step % t.val_every == 0 or self.step == t.steps:
+                    metrics.update(self.validate())
+                log_now = self.step % self.config.logging.log_every == 0
+                if logger is not None and (log_now or self.step == t.steps):
+                    logger.log(self.step, metrics, active_roles=roles)
+                if self.step % t.save_every == 0 or self.step == t.steps:
+                    self.save()
+                last = metrics if main else {}
+                info = f"{roles} | reward d {metrics.get('reward/designer', 0):.2f} e {metrics.get('reward/executor', 0):.2f} | acc {metrics.get('accuracy/all', 0):.2f}"
+                progress.update(bar, completed=self.step, info=info)
         self.export(self.model_dir, last, overwrite=True)
         return last
 

@@ -116,6 +116,7 @@ def ppo_update(
     normalised by the global token counts and metrics are summed over ranks. Returns metrics:
     loss, pg_loss, clip_frac, approx_kl, entropy, kl_ref (token-weighted), grad_norm and lr
     (last step; per owner too), tokens (forwarded), loss_tokens, tokens_per_s, time_s, counts.
+    The trainer logs them under verl's names (`rl.metrics.update_metrics`: `actor/pg_loss`, ...).
     """
     start = time.perf_counter()
     active = frozenset(active_roles)

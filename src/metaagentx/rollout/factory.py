@@ -61,14 +61,25 @@ def tree_settings(config: Config, mode: str | None = None) -> TreeSettings:
 def train_mixture(config: Config) -> TaskMixture:
     """The training task stream of `config.data` (sources mixed by `data.weights`)."""
     d = config.data
-    sources = [load_tasks(name, d.train_split, limit=d.limit) for name in d.train]
+    sources = [
+        load_tasks(
+            name, d.train_split, limit=d.limit, strict=d.strict, fields=d.fields, format=d.format
+        )
+        for name in d.train
+    ]
     return TaskMixture(sources, d.weights, seed=config.seed, names=d.train)
 
 
 def validation_tasks(config: Config) -> list[Task]:
     """Held-out tasks: the first `data.val_size` of every validation source."""
     d = config.data
-    return [task for name in d.val for task in load_tasks(name, d.val_split, limit=d.val_size)]
+    return [
+        task
+        for name in d.val
+        for task in load_tasks(
+            name, d.val_split, limit=d.val_size, strict=d.strict, fields=d.fields, format=d.format
+        )
+    ]
 
 
 @dataclass

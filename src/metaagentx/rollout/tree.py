@@ -28,6 +28,7 @@ from metaagentx.llm.base import GenerationRequest, GenerationResult, SamplingPar
 from metaagentx.mas.dialects import DIALECTS, DialectSetting
 from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.extract import Design, extract_design
+from metaagentx.rollout.progress import RolloutProgress
 from metaagentx.rollout.prompts import (
     PROMPT_STYLES,
     PromptStyle,
@@ -423,10 +424,12 @@ class RolloutEngine:
             if not self._fixed_design.valid:
                 raise ValueError(f"the example design '{pattern}' does not pass the static check")
 
-    def rollout_sync(self, tasks: Sequence[Task], step: int = 0) -> RolloutTree:
-        return asyncio.run(self.rollout(tasks, step))
+    def rollout_sync(self, tasks: Sequence[Task], step: int = 0,
+                     progress: RolloutProgress | None = None) -> RolloutTree:
+        return asyncio.run(self.rollout(tasks, step, progress))
 
-    async def rollout(self, tasks: Sequence[Task], step: int = 0) -> RolloutTree:
+    async def rollout(self, tasks: Sequence[Task], step: int = 0,
+                      progress: RolloutProgress | None = None) -> RolloutTree:
         """Designs for every task, then all executions at once; graded and rewarded."""
         if len({t.id for t in tasks}) != len(tasks):
             raise ValueError("task ids in one rollout must be unique")
@@ -444,6 +447,10 @@ class RolloutEngine:
             if design.design.valid
             for n in range(s.num_executions)
         }
+        if progress is not None:
+            progress.designed(len(futures))
+            for future in futures:
+                future.add_done_callback(lambda _: progress.executed())
         if futures:
             done, late = await asyncio.wait(futures, timeout=s.straggler_deadline_s)
             for future in late:

@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from metaagentx.config import Config, save_config
+from metaagentx.errors import UserError
 from metaagentx.llm.base import Generator
 from metaagentx.rollout.environment import GradingEnvironment
 from metaagentx.rollout.factory import open_rollout, train_mixture, tree_settings
@@ -48,6 +49,10 @@ from metaagentx.rollout.tree import (
     designer_prompt_messages,
 )
 from metaagentx.tasks.base import Task
+
+
+class CollectError(UserError, ValueError):
+    """`sft.data` points at something collection must not write into."""
 
 
 def data_path(config: Config) -> Path:
@@ -111,8 +116,9 @@ def make_record(
 class Collector:
     """Turns rollout trees into kept records and rejection counts (the rules in the module doc)."""
 
-    def __init__(self, config: Config, settings: TreeSettings,
-                 environment: GradingEnvironment) -> None:
+    def __init__(
+        self, config: Config, settings: TreeSettings, environment: GradingEnvironment
+    ) -> None:
         self.config = config
         self.settings = settings
         self.environment = environment
@@ -310,6 +316,21 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _claim(data: Path) -> None:
+    """Refuse a file `sft collect` did not start (resuming would rewrite it); mark a new one as
+    ours by creating its `.done.jsonl` sidecar before any record is written."""
+    done = done_path(data)
+    if data.is_dir():
+        raise CollectError(f"sft.data={data} is a folder; give a .jsonl file path")
+    if data.is_file() and data.stat().st_size > 0 and not done.is_file():
+        raise CollectError(
+            f"sft.data={data} exists but was not written by `sft collect` (no {done.name} "
+            "beside it); choose a new file, or delete it"
+        )
+    data.parent.mkdir(parents=True, exist_ok=True)
+    done.touch()
+
+
 def _restore(data: Path, report: CollectReport) -> set[str]:
     """Finished problem ids; drops records of unfinished problems from `data` (atomically)."""
     summaries = _read_jsonl(done_path(data))
@@ -350,8 +371,8 @@ def collect(
     (default: `make_teacher(config)`), appending to `data_path(config)`; resumable."""
     console = console or Console()
     data = data_path(config)
-    data.parent.mkdir(parents=True, exist_ok=True)
-    save_config(config, data.parent)
+    _claim(data)
+    save_config(config, data.parent, name=f"{data.name}.config.yaml")
     report = CollectReport(data)
     done = _restore(data, report)
     tasks = list(tasks) if tasks is not None else collection_tasks(config)

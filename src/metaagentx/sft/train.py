@@ -32,7 +32,7 @@ from metaagentx.train.checkpoint import (
     refuse_to_overwrite,
 )
 from metaagentx.train.engine import TrainingEngine
-from metaagentx.train.logger import run_logger
+from metaagentx.train.logger import require_trackers, run_logger
 from metaagentx.train.logprobs import loss_position_logprobs
 from metaagentx.train.microbatches import lockstep_micro_batches
 from metaagentx.train.optim import OptimConfig
@@ -49,11 +49,13 @@ class SFTTrainer:
     def __init__(self, config: Config, console: Console | None = None) -> None:
         if not config.model.path:
             raise ValueError("model.path is not set: point it at the student model directory")
+        require_trackers(config.logging)  # a missing wandb/mlflow fails before the model loads
         self.config = config
         self.console = console or Console()
         self.run_dir = Path(config.output_dir)
         self.checkpoints = self.run_dir / "checkpoints"
         self.model_dir = self.run_dir / "model"
+        refuse_to_overwrite(self.run_dir, "sft.resume", resume=config.sft.resume)
         s = config.sft
         path = data_path(config)
         if not path.is_file():
@@ -190,12 +192,9 @@ class SFTTrainer:
         the last metrics (on rank 0; other ranks get {})."""
         s = self.config.sft
         main = self.world.is_main
-        if not s.resume:
-            refuse_to_overwrite(self.checkpoints, "sft.resume")
         if main:
             save_config(self.config, self.run_dir)
-        if s.resume:
-            self.resume()
+        resumed = s.resume and self.resume()
         roles = self.dataset.roles()
         if main:
             self.console.print(
@@ -203,7 +202,7 @@ class SFTTrainer:
                 f"{roles[EXECUTOR]} executor; skipped {dict(self.dataset.skipped) or 'none'})",
                 highlight=False,
             )
-        logger = run_logger(self.config) if main else None
+        logger = run_logger(self.config, resume=resumed) if main else None
         progress = Progress(
             TextColumn("[bold]SFT[/]"),
             BarColumn(),

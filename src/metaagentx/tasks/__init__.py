@@ -11,6 +11,7 @@ from metaagentx.tasks.datasets import (
     load_tasks_report,
     show_tasks,
 )
+from metaagentx.tasks.errors import DatasetError
 from metaagentx.tasks.math import extract_answer, is_equivalent
 from metaagentx.tasks.synthetic import FAMILIES, generate, synthetic_suite
 
@@ -18,6 +19,7 @@ __all__ = [
     "FAMILIES",
     "REGISTRY",
     "CodeGrade",
+    "DatasetError",
     "Grade",
     "LoadResult",
     "Task",

@@ -37,16 +37,24 @@ class TestCase:
     fn_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "input": self.input, "expected": self.expected,
-                "fn_name": self.fn_name}
+        return {
+            "kind": self.kind,
+            "input": self.input,
+            "expected": self.expected,
+            "fn_name": self.fn_name,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestCase:
         kind = data["kind"]
         if kind not in TEST_KINDS:
             raise ValueError(f"unknown test kind {kind!r}")
-        return cls(kind=kind, input=data["input"], expected=data.get("expected"),
-                   fn_name=data.get("fn_name"))
+        return cls(
+            kind=kind,
+            input=data["input"],
+            expected=data.get("expected"),
+            fn_name=data.get("fn_name"),
+        )
 
 
 @dataclass(frozen=True)

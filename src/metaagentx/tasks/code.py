@@ -47,11 +47,20 @@ class CodeSandbox(Protocol):
     """Where candidates run: a stdin/stdout program, or one call/functional test whose checker
     runs in a process the candidate cannot reach (`metaagentx.sandbox.programs`)."""
 
-    def run_program(self, source: str, *, stdin: str, timeout_s: float, memory_mb: int,
-                    max_output_bytes: int) -> ProgramResultLike: ...
+    def run_program(
+        self, source: str, *, stdin: str, timeout_s: float, memory_mb: int, max_output_bytes: int
+    ) -> ProgramResultLike: ...
 
-    def run_test(self, program: str, check: dict[str, Any], *, prelude: str, timeout_s: float,
-                 memory_mb: int, max_output_bytes: int) -> ProgramResultLike: ...
+    def run_test(
+        self,
+        program: str,
+        check: dict[str, Any],
+        *,
+        prelude: str,
+        timeout_s: float,
+        memory_mb: int,
+        max_output_bytes: int,
+    ) -> ProgramResultLike: ...
 
 
 class DefaultSandbox:
@@ -103,8 +112,11 @@ class CodeGrade:
 
     def to_grade(self) -> Grade:
         """Binary reward (all tests pass), as in the paper; the pass count stays in details."""
-        return Grade(1.0 if self.all_passed else 0.0, self.all_passed,
-                     {"passed": self.passed, "total": self.total, "tests": self.details})
+        return Grade(
+            1.0 if self.all_passed else 0.0,
+            self.all_passed,
+            {"passed": self.passed, "total": self.total, "tests": self.details},
+        )
 
 
 def _float_equal(a: str, b: str, tol: float) -> bool:
@@ -126,7 +138,9 @@ def stdout_matches(actual: str, expected: str, float_tolerance: float | None = N
         return False
     if float_tolerance is None:
         return got == want
-    return all(g == w or _float_equal(g, w, float_tolerance) for g, w in zip(got, want, strict=True))
+    return all(
+        g == w or _float_equal(g, w, float_tolerance) for g, w in zip(got, want, strict=True)
+    )
 
 
 def _values_equal(got: Any, want: Any, float_tolerance: float | None) -> bool:
@@ -138,15 +152,18 @@ def _values_equal(got: Any, want: Any, float_tolerance: float | None) -> bool:
         return got == want
     if isinstance(got, list) and isinstance(want, list):
         return len(got) == len(want) and all(
-            _values_equal(g, w, float_tolerance) for g, w in zip(got, want, strict=True))
+            _values_equal(g, w, float_tolerance) for g, w in zip(got, want, strict=True)
+        )
     if isinstance(got, dict) and isinstance(want, dict):
         return got.keys() == want.keys() and all(
-            _values_equal(got[k], want[k], float_tolerance) for k in got)
+            _values_equal(got[k], want[k], float_tolerance) for k in got
+        )
     return type(got) is type(want) and bool(got == want)
 
 
-def return_value_matches(got: Any, expected: Any, *, unwrap_single: bool = False,
-                         float_tolerance: float | None = None) -> bool:
+def return_value_matches(
+    got: Any, expected: Any, *, unwrap_single: bool = False, float_tolerance: float | None = None
+) -> bool:
     """Compare a call test's JSON return value with the expected one.
 
     `unwrap_single` follows the APPS checker: APPS usually stores a return value wrapped in a
@@ -154,12 +171,17 @@ def return_value_matches(got: Any, expected: Any, *, unwrap_single: bool = False
     """
     if _values_equal(got, expected, float_tolerance):
         return True
-    return (unwrap_single and isinstance(expected, list) and len(expected) == 1
-            and _values_equal(got, expected[0], float_tolerance))
+    return (
+        unwrap_single
+        and isinstance(expected, list)
+        and len(expected) == 1
+        and _values_equal(got, expected[0], float_tolerance)
+    )
 
 
-def _judge(test: TestCase, result: ProgramResultLike, unwrap_single: bool,
-           float_tolerance: float | None) -> tuple[bool, str]:
+def _judge(
+    test: TestCase, result: ProgramResultLike, unwrap_single: bool, float_tolerance: float | None
+) -> tuple[bool, str]:
     if result.status != "ok":
         tail = (result.stderr or "").strip().splitlines()[-1:] or [""]
         return False, f"{result.status}: {tail[0][:300]}"
@@ -178,18 +200,26 @@ def _judge(test: TestCase, result: ProgramResultLike, unwrap_single: bool,
         got = plaindata.json_like(plaindata.decode(outcome.get("value")))
     except (plaindata.PlainDataError, RecursionError, TypeError, ValueError) as exc:
         return False, f"return value is not JSON: {exc}"[:300]
-    ok = return_value_matches(got, test.expected, unwrap_single=unwrap_single,
-                              float_tolerance=float_tolerance)
+    ok = return_value_matches(
+        got, test.expected, unwrap_single=unwrap_single, float_tolerance=float_tolerance
+    )
     return ok, "" if ok else f"returned {json.dumps(got)[:200]}"
 
 
-def run_one_test(program: str, test: TestCase, sandbox: CodeSandbox, *, timeout_s: float,
-                 memory_mb: int, max_output_bytes: int, fn_name: str | None = None,
-                 setup: str | None = None) -> ProgramResultLike:
+def run_one_test(
+    program: str,
+    test: TestCase,
+    sandbox: CodeSandbox,
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    max_output_bytes: int,
+    fn_name: str | None = None,
+    setup: str | None = None,
+) -> ProgramResultLike:
     """One sandboxed run of `program` on `test`: stdin/stdout as a plain program, the other
     kinds through the checker (the candidate never holds the test)."""
-    options = {"timeout_s": timeout_s, "memory_mb": memory_mb,
-               "max_output_bytes": max_output_bytes}
+    options = {"timeout_s": timeout_s, "memory_mb": memory_mb, "max_output_bytes": max_output_bytes}
     if test.kind == "stdio":
         return sandbox.run_program(program, stdin=stdin_text(test.input), **options)
     check = checker_spec(test, fn_name=fn_name, setup=setup)
@@ -224,20 +254,43 @@ def grade_program(
     box = sandbox if sandbox is not None else DefaultSandbox()
     passed, details = 0, []
     for index, test in enumerate(tests):
-        result = run_one_test(program, test, box, timeout_s=timeout_s, memory_mb=memory_mb,
-                              max_output_bytes=max_output_bytes, fn_name=fn_name, setup=setup)
+        result = run_one_test(
+            program,
+            test,
+            box,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            max_output_bytes=max_output_bytes,
+            fn_name=fn_name,
+            setup=setup,
+        )
         ok, reason = _judge(test, result, unwrap_single, float_tolerance)
         passed += ok
-        details.append({"index": index, "kind": test.kind, "passed": ok, "reason": reason,
-                        "status": result.status, "duration_s": round(result.duration_s, 4)})
+        details.append(
+            {
+                "index": index,
+                "kind": test.kind,
+                "passed": ok,
+                "reason": reason,
+                "status": result.status,
+                "duration_s": round(result.duration_s, 4),
+            }
+        )
         if stop_at_first_failure and not ok:
             break
     return CodeGrade(passed, total, passed == total, details)
 
 
-def grade_task_program(task: Task, program: str, tests: Sequence[TestCase], *,
-                       sandbox: CodeSandbox | None = None, timeout_s: float | None = None,
-                       stop_at_first_failure: bool = True, memory_mb: int = 512) -> CodeGrade:
+def grade_task_program(
+    task: Task,
+    program: str,
+    tests: Sequence[TestCase],
+    *,
+    sandbox: CodeSandbox | None = None,
+    timeout_s: float | None = None,
+    stop_at_first_failure: bool = True,
+    memory_mb: int = 512,
+) -> CodeGrade:
     """Run `program` on some of `task`'s tests with the task's own grading options (tolerance,
     APPS unwrapping, entry point, starter code); `timeout_s` defaults to the task's own."""
     meta = task.metadata
@@ -255,8 +308,9 @@ def grade_task_program(task: Task, program: str, tests: Sequence[TestCase], *,
     )
 
 
-def grade_code_task(task: Task, final_output: str, *, tests: Sequence[TestCase] | None = None,
-                    **options: Any) -> Grade:
+def grade_code_task(
+    task: Task, final_output: str, *, tests: Sequence[TestCase] | None = None, **options: Any
+) -> Grade:
     """Grade a final message against a code task's reward tests (or `tests`, e.g. public);
     `options` go to `grade_task_program`."""
     program = extract_program(final_output)

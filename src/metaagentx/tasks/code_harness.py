@@ -16,7 +16,7 @@ from metaagentx.tasks.base import TestCase
 
 # What LeetCode-style and HumanEval-style solutions assume is already imported or defined
 # (the LeetCodeDataset evaluation prelude: typing names, common modules, list/tree helpers).
-PRELUDE = '''\
+PRELUDE = """\
 import bisect, collections, functools, heapq, itertools, math, operator, random, re, string
 from typing import *
 from bisect import *
@@ -74,7 +74,8 @@ def is_same_tree(p, q):
     if p is None or q is None:
         return p is q
     return p.val == q.val and is_same_tree(p.left, q.left) and is_same_tree(p.right, q.right)
-'''
+"""
+
 
 def stdin_text(value: Any) -> str:
     """APPS stores some stdin/stdout as a list of lines; everything else is already text."""
@@ -83,8 +84,9 @@ def stdin_text(value: Any) -> str:
     return str(value)
 
 
-def checker_spec(test: TestCase, *, fn_name: str | None = None, setup: str | None = None
-               ) -> dict[str, Any]:
+def checker_spec(
+    test: TestCase, *, fn_name: str | None = None, setup: str | None = None
+) -> dict[str, Any]:
     """What the sandbox's checker process gets for a call or functional test (never the
     candidate): the test, the trusted helpers (`setup`: the task's starter code) and the name of
     the candidate's entry point. A call test's arguments travel as plain data; its expected value
@@ -93,9 +95,19 @@ def checker_spec(test: TestCase, *, fn_name: str | None = None, setup: str | Non
         if not test.fn_name:
             raise ValueError("a call test needs fn_name")
         args = test.input if isinstance(test.input, list) else [test.input]
-        return {"kind": "call", "prelude": PRELUDE, "setup": "", "fn_name": test.fn_name,
-                "args": plaindata.encode(args)}
+        return {
+            "kind": "call",
+            "prelude": PRELUDE,
+            "setup": "",
+            "fn_name": test.fn_name,
+            "args": plaindata.encode(args),
+        }
     if test.kind == "functional":
-        return {"kind": "functional", "prelude": PRELUDE, "setup": setup or "",
-                "fn_name": fn_name, "test": str(test.input)}
+        return {
+            "kind": "functional",
+            "prelude": PRELUDE,
+            "setup": setup or "",
+            "fn_name": fn_name,
+            "test": str(test.input),
+        }
     raise ValueError(f"no checker for test kind {test.kind!r}")

@@ -1,132 +1,75 @@
-"""Loading tasks by registered name, local file or Hugging Face dataset name.
+"""Loading tasks from a registered name, a local file, a Hugging Face dataset or the synthetic
+suite.
 
-A registered name ("aime2024", "apps", ...) resolves inside the shared data folder
-(`METAAGENTX_DATA_DIR`, else a `shared/data` folder beside the checkout); "synthetic" builds the
-built-in suite; any other string is a local file (json, jsonl, parquet) or, failing that, a
-Hugging Face dataset. Malformed rows are skipped, counted and logged with their ids (or raise in
-strict mode) so one bad row never stops a training run.
+A source string is, in this order:
+- `synthetic`, `synthetic:FAMILY` or `synthetic:FAMILY:LEVEL`: the built-in suite;
+- a registered name ("aime2024", "apps", ...; `REGISTRY`): its file under the shared data folder
+  (`METAAGENTX_DATA_DIR`); missing files fail at once with where they belong;
+- an existing local file (.json, .jsonl, .parquet, .csv; .json/.jsonl may be gzipped);
+- a Hugging Face id `owner/name[:config[:split]]`, e.g. `openai/gsm8k:main` (config "main") or
+  `openai/gsm8k:main:test`; without a split in the id the caller's split applies (else "train").
+Anything else fails at once: a path-like string is "no such file", a bare word an unknown name
+(with "did you mean ...?"). Nothing but a Hub id ever reaches the network.
+
+Rows that cannot become tasks (a line that is not JSON, a row no adapter can read) are skipped,
+counted and named by file and line (JSON Lines) or row and id, so one bad row never stops a
+training run; `strict=True` raises on the first one instead. For files and Hub datasets,
+`fields` renames the dataset's columns to ours ({"prompt": "query"}) and `format` forces an
+adapter; registered names keep their own schema.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from metaagentx.tasks.adapters import ADAPTERS, MalformedRow, detect_format
 from metaagentx.tasks.base import Task
+from metaagentx.tasks.errors import DatasetError, MissingDataError
+from metaagentx.tasks.files import SUFFIXES, Record, data_suffix, read_records, read_rows
+from metaagentx.tasks.hub import HubId, HubUnavailable, hub_rows
+from metaagentx.tasks.registry import (
+    REGISTRY,
+    DatasetSpec,
+    data_dir,
+    did_you_mean,
+    expected_path,
+    registered_files,
+    spec_split,
+    unknown_name,
+)
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Where a registered benchmark lives: a file per split under the data folder, or on HF."""
-
-    files: dict[str, str]
-    format: str
-    default_split: str
-    hf_name: str | None = None
-    hf_config: str | None = None
-
-
-REGISTRY: dict[str, DatasetSpec] = {
-    "aime2024": DatasetSpec({"test": "aime2024/aime.json"}, "aime", "test"),
-    "aime2025": DatasetSpec({"test": "aime2025/test.jsonl"}, "aime", "test"),
-    "aime_train": DatasetSpec({"train": "aime_1983_2023_train/aime.json"}, "aime", "train"),
-    "olympiadbench": DatasetSpec({"test": "olympiadbench/olympiad_bench.json"},
-                                 "olympiadbench", "test"),
-    "math500": DatasetSpec({"test": "math500/math.json"}, "math", "test"),
-    "math_train": DatasetSpec({"train": "math_train/math.json"}, "math", "train"),
-    "gsm8k_train": DatasetSpec({"train": "gsm8k_train/train.parquet"}, "gsm8k_verl", "train"),
-    "apps": DatasetSpec({"test": "apps_train_subset/test.parquet",
-                         "train": "apps_train_subset/train_intro.parquet"}, "apps_verl", "test"),
-    "codecontests": DatasetSpec({"test": "codecontests_test/code_contests.json"},
-                                "codecontests", "test"),
-    "leetcode": DatasetSpec({"test": "leetcodedataset_extra/test_leetcode.json",
-                             "train": "leetcodedataset_extra/train_leetcode.json"},
-                            "leetcode", "test"),
-    "livecodebench": DatasetSpec({}, "livecodebench", "test",
-                                 hf_name="livecodebench/code_generation_lite",
-                                 hf_config="release_v6"),
-    "humaneval": DatasetSpec({}, "humaneval", "test", hf_name="openai/openai_humaneval"),
-}
-
-
-def data_dir() -> Path | None:
-    """The shared data folder: $METAAGENTX_DATA_DIR, else `shared/data` beside the checkout."""
-    env = os.environ.get("METAAGENTX_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    repo_root = Path(__file__).resolve().parents[3]
-    for base in (Path.cwd(), repo_root):
-        for candidate in (base / "shared" / "data", base.parent / "shared" / "data"):
-            if candidate.is_dir():
-                return candidate
-    return None
+__all__ = [
+    "REGISTRY",
+    "DatasetSpec",
+    "LoadResult",
+    "adapt_rows",
+    "check_tasks",
+    "data_dir",
+    "load_tasks",
+    "load_tasks_report",
+    "read_rows",
+    "show_tasks",
+]
 
 
 @dataclass
 class LoadResult:
-    """Tasks loaded from one source, and the rows skipped with the reason for each."""
+    """Tasks loaded from one source, and the rows skipped: each with `row` (0-based), `id`,
+    `reason`, and `file` and `line` (1-based) where known."""
 
     source: str
     format: str
     rows: int = 0
     tasks: list[Task] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _plain(value: Any) -> Any:
-    """numpy arrays/scalars from parquet -> plain Python lists/scalars."""
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return _plain(value.tolist())
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _data_suffix(path: Path) -> str:
-    """The format suffix, looking through a `.gz` (HumanEval ships as `.jsonl.gz`)."""
-    suffixes = [x.lower() for x in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    return suffixes[-1] if suffixes else ""
-
-
-def _open_text(path: Path) -> IO[str]:
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a .json array, .jsonl or .parquet file (.json and .jsonl may be gzipped)."""
-    suffix = _data_suffix(path)
-    if suffix == ".parquet":
-        import pandas as pd
-
-        for record in pd.read_parquet(path).to_dict(orient="records"):
-            yield _plain(record)
-    elif suffix in (".jsonl", ".ndjson"):
-        with _open_text(path) as fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
-    else:
-        with _open_text(path) as fh:
-            data = json.load(fh)
-        if isinstance(data, dict):
-            data = next((v for v in data.values() if isinstance(v, list)), [data])
-        yield from data
 
 
 def _row_id(row: Any, index: int) -> str:
@@ -140,104 +83,242 @@ def _row_id(row: Any, index: int) -> str:
     return f"#{index}"
 
 
-def adapt_rows(rows: Iterator[dict[str, Any]] | list[dict[str, Any]], source: str,
-               fmt: str | None = None, strict: bool = False,
-               limit: int | None = None) -> LoadResult:
-    """Turn raw rows into tasks with the named (or detected) adapter."""
+def rename_fields(row: Any, fields: dict[str, str] | None) -> Any:
+    """`row` with the dataset's columns renamed to ours: fields maps our name to theirs."""
+    if not fields or not isinstance(row, dict):
+        return row
+    renamed = {k: v for k, v in row.items() if k not in fields.values()}
+    renamed.update({ours: row[theirs] for ours, theirs in fields.items() if theirs in row})
+    return renamed
+
+
+def _task(
+    record: Record, index: int, source: str, result: LoadResult, fields: dict[str, str] | None
+) -> Task:
+    if record.error is not None:
+        raise MalformedRow(record.reason)
+    row = rename_fields(record.row, fields)
+    if not isinstance(row, dict):
+        raise MalformedRow(f"row is a {type(row).__name__}, not an object")
+    try:
+        if not result.format:
+            result.format = detect_format(row)
+        return ADAPTERS[result.format](row, index, source)
+    except (MalformedRow, KeyError, TypeError, ValueError, SyntaxError) as exc:
+        missing = [theirs for theirs in (fields or {}).values() if theirs not in record.row]
+        if missing:
+            raise MalformedRow(f"{exc} (data.fields columns not in the row: {missing})") from exc
+        raise
+
+
+def _adapt(
+    records: Iterable[Record],
+    source: str,
+    fmt: str | None,
+    strict: bool,
+    limit: int | None,
+    fields: dict[str, str] | None,
+) -> LoadResult:
     result = LoadResult(source=source, format=fmt or "")
-    for index, row in enumerate(rows):
+    for index, record in enumerate(records):
         if limit is not None and len(result.tasks) >= limit:
             break
         result.rows += 1
         try:
-            if not isinstance(row, dict):
-                raise MalformedRow(f"row is a {type(row).__name__}, not an object")
-            if not result.format:
-                result.format = detect_format(row)
-            task = ADAPTERS[result.format](row, index, source)
+            result.tasks.append(_task(record, index, source, result, fields))
         except (MalformedRow, KeyError, TypeError, ValueError, SyntaxError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            skip = {
+                "row": index,
+                "id": _row_id(record.row, index),
+                "reason": f"{type(exc).__name__}: {exc}",
+                "file": record.file or None,
+                "line": record.line,
+            }
             if strict:
-                raise ValueError(f"{source}: row {index} (id {_row_id(row, index)}): "
-                                 f"{reason}") from exc
-            result.skipped.append({"row": index, "id": _row_id(row, index), "reason": reason})
-            continue
-        result.tasks.append(task)
+                raise DatasetError(
+                    f"{_where(skip)}: {skip['reason']} (data.strict=false skips such rows)"
+                ) from exc
+            result.skipped.append(skip)
     if result.skipped:
-        logger.warning("%s: skipped %d malformed row(s): %s", source, len(result.skipped),
-                       ", ".join(f"{s['id']} ({s['reason']})" for s in result.skipped[:20]))
+        logger.warning(
+            "%s: skipped %d malformed row(s): %s",
+            source,
+            len(result.skipped),
+            "; ".join(f"{_where(s)}: {s['reason']}" for s in result.skipped[:20]),
+        )
     return result
 
 
-def _resolve_registered(name: str, split: str | None) -> tuple[Path | None, DatasetSpec, str]:
+def _where(skip: dict[str, Any]) -> str:
+    """Where a skipped row is: `file:line (id X)` for JSON Lines, else `file row N (id X)`."""
+    place = (
+        f"{skip['file']}:{skip['line']}"
+        if skip["line"] is not None
+        else f"{skip['file'] or ''} row {skip['row']}".lstrip()
+    )
+    return place if skip["id"].startswith("#") else f"{place} (id {skip['id']})"
+
+
+def adapt_rows(
+    rows: Iterable[Any],
+    source: str,
+    fmt: str | None = None,
+    strict: bool = False,
+    limit: int | None = None,
+    fields: dict[str, str] | None = None,
+) -> LoadResult:
+    """Turn raw rows into tasks with the named (or detected) adapter."""
+    return _adapt((Record(row, "") for row in rows), source, fmt, strict, limit, fields)
+
+
+def _file_records(paths: list[Path]) -> Iterator[Record]:
+    return chain.from_iterable(read_records(path) for path in paths)
+
+
+def _check_format(fmt: str | None) -> None:
+    if fmt is not None and fmt not in ADAPTERS:
+        raise DatasetError(
+            f"unknown format '{fmt}'{did_you_mean(fmt, list(ADAPTERS))}; "
+            f"formats: {', '.join(sorted(ADAPTERS))}"
+        )
+
+
+def _registered(name: str, split: str | None, strict: bool, limit: int | None) -> LoadResult:
     spec = REGISTRY[name]
-    split = split or spec.default_split
-    if not spec.files:
-        return None, spec, split
-    if split not in spec.files:
-        raise ValueError(f"{name} has no split {split!r}; splits: {sorted(spec.files)}")
-    root = data_dir()
-    if root is None:
-        raise FileNotFoundError(
-            f"{name}: no data folder found; set METAAGENTX_DATA_DIR to the shared data folder")
-    path = root / spec.files[split]
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}: {path} does not exist")
-    return path, spec, split
+    split = spec_split(name, split)
+    paths = registered_files(name, split)
+    if paths:
+        return _adapt(_file_records(paths), name, spec.format, strict, limit, None)
+    hub = HubId.parse(str(spec.hub))
+    assert hub is not None, f"{name}: bad registered hub id {spec.hub!r}"
+    try:
+        rows = hub_rows(hub, split)
+    except HubUnavailable as exc:
+        raise MissingDataError(
+            f"{name}: no file at {expected_path(name, split)} (to get it: {spec.how}), "
+            "and its Hub copy "
+            f"{hub.repo} is not in the local Hugging Face cache with the Hub unreachable "
+            f"({exc.why})"
+        ) from None
+    return _adapt((Record(row, "") for row in rows), name, spec.format, strict, limit, None)
 
 
-def _hf_rows(name: str, config: str | None, split: str) -> list[dict[str, Any]]:
-    import datasets
+def _hub_records(hub: HubId, split: str | None, path: Path) -> Iterator[Record]:
+    try:
+        rows = hub_rows(hub, split)
+    except HubUnavailable as exc:
+        if path.parent.is_dir():  # `data/train` beside a `data` folder: likely a missing file
+            raise MissingDataError(f"{path}: no such file; as a Hugging Face id: {exc}") from None
+        raise
+    return (Record(row, "") for row in rows)
 
-    dataset = datasets.load_dataset(name, config, split=split) if config else \
-        datasets.load_dataset(name, split=split)
-    return [dict(row) for row in dataset]
+
+def _looks_like_path(text: str) -> bool:
+    path = Path(text).expanduser()
+    return text.startswith(("/", ".", "~")) or path.exists() or data_suffix(path) in SUFFIXES
 
 
-def load_tasks_report(name_or_path: str, split: str | None = None, *, strict: bool = False,
-                      limit: int | None = None, format: str | None = None,
-                      seed: int = 0) -> LoadResult:
-    """Load tasks and report the malformed rows; see `load_tasks`."""
+def _no_such_file(text: str) -> MissingDataError:
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return MissingDataError(
+            f"{text}: is a folder; give a data file in it ({', '.join(SUFFIXES)})"
+        )
+    parent = path.parent if path.parent.is_dir() else None
+    near = did_you_mean(path.name, [p.name for p in parent.iterdir()]) if parent else ""
+    folder = "" if parent else f" (no folder {path.parent})"
+    return MissingDataError(f"{text}: no such file{near}{folder}")
+
+
+def load_tasks_report(
+    name_or_path: str,
+    split: str | None = None,
+    *,
+    strict: bool = False,
+    limit: int | None = None,
+    format: str | None = None,
+    fields: dict[str, str] | None = None,
+    seed: int = 0,
+) -> LoadResult:
+    """Load tasks and report the malformed rows; see the module doc and `load_tasks`."""
+    _check_format(format)
     if name_or_path == "synthetic" or name_or_path.startswith("synthetic:"):
         from metaagentx.tasks.synthetic import load_synthetic
 
         return load_synthetic(name_or_path, split or "train", limit=limit, seed=seed)
     if name_or_path in REGISTRY:
-        path, spec, split = _resolve_registered(name_or_path, split)
-        fmt = format or spec.format
-        if path is None:
-            rows = _hf_rows(str(spec.hf_name), spec.hf_config, split)
-            return adapt_rows(rows, name_or_path, fmt, strict, limit)
-        return adapt_rows(read_rows(path), f"{name_or_path}", fmt, strict, limit)
+        return _registered(name_or_path, split, strict, limit)
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return adapt_rows(read_rows(path), path.name.split(".")[0], format, strict, limit)
-    if path.suffix or path.exists():
-        raise FileNotFoundError(f"{name_or_path}: no such file or registered dataset "
-                                f"(registered: {', '.join(sorted(REGISTRY))}, synthetic)")
-    rows = _hf_rows(name_or_path, None, split or "train")
-    return adapt_rows(rows, name_or_path.replace("/", "_"), format, strict, limit)
+        source = path.name.split(".")[0]
+        return _adapt(read_records(path), source, format, strict, limit, fields)
+    hub = None if _looks_like_path(name_or_path) else HubId.parse(name_or_path)
+    if hub is not None:
+        return _adapt(
+            _hub_records(hub, split, path),
+            hub.repo.replace("/", "_"),
+            format,
+            strict,
+            limit,
+            fields,
+        )
+    if _looks_like_path(name_or_path) or "/" in name_or_path:
+        raise _no_such_file(name_or_path)
+    raise unknown_name(name_or_path)
 
 
-def load_tasks(name_or_path: str, split: str | None = None, *, strict: bool = False,
-               limit: int | None = None, format: str | None = None, seed: int = 0) -> list[Task]:
-    """Tasks from a registered name, a local json/jsonl/parquet file, or a HF dataset name.
+def load_tasks(
+    name_or_path: str,
+    split: str | None = None,
+    *,
+    strict: bool = False,
+    limit: int | None = None,
+    format: str | None = None,
+    fields: dict[str, str] | None = None,
+    seed: int = 0,
+) -> list[Task]:
+    """Tasks from a source (see the module doc); a source that yields none raises.
 
-    `split` picks the file of a registered name (its default otherwise); `format` forces an
-    adapter (detected from the first row otherwise); `seed` applies to the synthetic suite.
+    `split` picks the file of a registered name (its default otherwise) or the Hub split;
+    `format` forces an adapter and `fields` renames columns (files and Hub datasets only);
+    `strict` raises on the first malformed row; `seed` applies to the synthetic suite.
     """
-    return load_tasks_report(name_or_path, split, strict=strict, limit=limit, format=format,
-                             seed=seed).tasks
+    report = load_tasks_report(
+        name_or_path, split, strict=strict, limit=limit, format=format, fields=fields, seed=seed
+    )
+    if not report.tasks and report.rows:
+        first = report.skipped[0]
+        raise DatasetError(
+            f"{name_or_path}: none of its {report.rows} rows is a task (first: "
+            f"{_where(first)}: {first['reason']}); check the rows with "
+            f"`metaagentx data check {name_or_path}`"
+        )
+    return report.tasks
 
 
-def show_tasks(name_or_path: str, limit: int = 5, split: str | None = None) -> list[dict[str, Any]]:
+def show_tasks(
+    name_or_path: str,
+    limit: int = 5,
+    split: str | None = None,
+    *,
+    format: str | None = None,
+    fields: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The first `limit` tasks as plain dicts (what `metaagentx data show` prints)."""
-    return [task.to_dict() for task in load_tasks(name_or_path, split, limit=limit)]
+    tasks = load_tasks(name_or_path, split, limit=limit, format=format, fields=fields)
+    return [task.to_dict() for task in tasks]
 
 
-def check_tasks(name_or_path: str, split: str | None = None) -> dict[str, Any]:
-    """Row counts, skipped rows with reasons and a summary (what `metaagentx data check` prints)."""
-    report = load_tasks_report(name_or_path, split)
+def check_tasks(
+    name_or_path: str,
+    split: str | None = None,
+    *,
+    format: str | None = None,
+    fields: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Row counts, skipped rows with reasons and a summary (what `metaagentx data check` prints);
+    `format` and `fields` as in `load_tasks`, to try a mapping before training with it."""
+    report = load_tasks_report(name_or_path, split, format=format, fields=fields)
     kinds: Counter[str] = Counter()
     for task in report.tasks:
         kinds.update(t.kind for t in task.public_tests + task.hidden_tests)

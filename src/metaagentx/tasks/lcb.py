@@ -18,10 +18,21 @@ from typing import Any
 
 MAX_DECOMPRESSED_BYTES = 256 << 20
 
-_STRING_OPCODES = frozenset({
-    "PROTO", "FRAME", "STOP", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT",
-    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
-})
+_STRING_OPCODES = frozenset(
+    {
+        "PROTO",
+        "FRAME",
+        "STOP",
+        "MEMOIZE",
+        "PUT",
+        "BINPUT",
+        "LONG_BINPUT",
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "BINUNICODE8",
+        "UNICODE",
+    }
+)
 
 
 class _NoGlobalsUnpickler(pickle.Unpickler):

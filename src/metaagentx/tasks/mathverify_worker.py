@@ -78,8 +78,9 @@ def _exact_comparison() -> Iterator[None]:
         grader.sympy_numeric_eq = original
 
 
-def verify_strings(prediction: str, reference: str, tolerance: float | None = None,
-                   timeout_s: int = 5) -> bool:
+def verify_strings(
+    prediction: str, reference: str, tolerance: float | None = None, timeout_s: int = 5
+) -> bool:
     """Exact math-verify equivalence of two already-extracted answers (call on the main thread)."""
     from math_verify import parse, verify
 
@@ -119,8 +120,12 @@ def _serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            ok = verify_strings(request["prediction"], request["reference"],
-                                request.get("tolerance"), int(request.get("timeout_s", 5)))
+            ok = verify_strings(
+                request["prediction"],
+                request["reference"],
+                request.get("tolerance"),
+                int(request.get("timeout_s", 5)),
+            )
             reply = {"ok": bool(ok)}
         except Exception as exc:  # a comparison error means "not equivalent", never a crash
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -155,8 +160,12 @@ class _Worker:
     def _start(self) -> subprocess.Popen[str] | None:
         script = str(Path(__file__).resolve())
         proc = subprocess.Popen(
-            [sys.executable, "-I", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, bufsize=1,
+            [sys.executable, "-I", script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
         )
         self.proc = proc
         if _readline(proc, STARTUP_DEADLINE_S) is None:
@@ -201,13 +210,18 @@ class WorkerPool:
         self._next = 0
         self._lock = threading.Lock()
 
-    def verify(self, prediction: str, reference: str, tolerance: float | None = None,
-               timeout_s: int = 5) -> bool:
+    def verify(
+        self, prediction: str, reference: str, tolerance: float | None = None, timeout_s: int = 5
+    ) -> bool:
         with self._lock:
             worker = self._workers[self._next % len(self._workers)]
             self._next += 1
-        request = {"prediction": prediction, "reference": reference, "tolerance": tolerance,
-                   "timeout_s": timeout_s}
+        request = {
+            "prediction": prediction,
+            "reference": reference,
+            "tolerance": tolerance,
+            "timeout_s": timeout_s,
+        }
         # two parses and one verify each get timeout_s inside the worker, plus slack.
         return worker.call(request, deadline_s=3 * timeout_s + 2)
 

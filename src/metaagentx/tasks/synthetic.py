@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from metaagentx.tasks.base import Task, TestCase
+from metaagentx.tasks.errors import DatasetError
+from metaagentx.tasks.registry import did_you_mean
 
 SPLITS = ("train", "test")
 HELDOUT_SEED_OFFSET = 1_000_000_000  # held-out streams start here; train streams stay below
@@ -86,8 +88,7 @@ def _evaluate(expression: str) -> int:
 
 def _arith(rng: random.Random, level: int) -> tuple[str, str, dict[str, Any]]:
     expression = _expression(rng, level)
-    return (f"Compute {expression}.", str(_evaluate(expression)),
-            {"expression": expression})
+    return (f"Compute {expression}.", str(_evaluate(expression)), {"expression": expression})
 
 
 def _word_arith(rng: random.Random, level: int) -> tuple[str, str, dict[str, Any]]:
@@ -123,39 +124,75 @@ def _word(rng: random.Random) -> Any:
 
 
 _CODE_LEVEL1 = (
-    _FnTemplate(lambda p: f"returns {p['a']}*x+{p['b']}",
-                lambda p: f"def f(x):\n    return {p['a']}*x+{p['b']}\n",
-                lambda p, x: p["a"] * x + p["b"], _int),
-    _FnTemplate(lambda p: f"returns x*x-{p['b']}",
-                lambda p: f"def f(x):\n    return x*x-{p['b']}\n",
-                lambda p, x: x * x - p["b"], _int),
-    _FnTemplate(lambda p: "returns the sum of the list x",
-                lambda p: "def f(x):\n    return sum(x)\n", lambda p, x: sum(x), _int_list),
-    _FnTemplate(lambda p: "returns the largest number in the list x",
-                lambda p: "def f(x):\n    return max(x)\n", lambda p, x: max(x), _int_list),
-    _FnTemplate(lambda p: "returns the string x reversed",
-                lambda p: "def f(x):\n    return x[::-1]\n", lambda p, x: x[::-1], _word),
-    _FnTemplate(lambda p: "returns how many times 'a' occurs in the string x",
-                lambda p: "def f(x):\n    return x.count('a')\n",
-                lambda p, x: x.count("a"), _word),
+    _FnTemplate(
+        lambda p: f"returns {p['a']}*x+{p['b']}",
+        lambda p: f"def f(x):\n    return {p['a']}*x+{p['b']}\n",
+        lambda p, x: p["a"] * x + p["b"],
+        _int,
+    ),
+    _FnTemplate(
+        lambda p: f"returns x*x-{p['b']}",
+        lambda p: f"def f(x):\n    return x*x-{p['b']}\n",
+        lambda p, x: x * x - p["b"],
+        _int,
+    ),
+    _FnTemplate(
+        lambda p: "returns the sum of the list x",
+        lambda p: "def f(x):\n    return sum(x)\n",
+        lambda p, x: sum(x),
+        _int_list,
+    ),
+    _FnTemplate(
+        lambda p: "returns the largest number in the list x",
+        lambda p: "def f(x):\n    return max(x)\n",
+        lambda p, x: max(x),
+        _int_list,
+    ),
+    _FnTemplate(
+        lambda p: "returns the string x reversed",
+        lambda p: "def f(x):\n    return x[::-1]\n",
+        lambda p, x: x[::-1],
+        _word,
+    ),
+    _FnTemplate(
+        lambda p: "returns how many times 'a' occurs in the string x",
+        lambda p: "def f(x):\n    return x.count('a')\n",
+        lambda p, x: x.count("a"),
+        _word,
+    ),
 )
 
 _CODE_LEVEL2 = (
-    _FnTemplate(lambda p: f"returns the sum of the list x times {p['a']}",
-                lambda p: f"def f(x):\n    return sum(x)*{p['a']}\n",
-                lambda p, x: sum(x) * p["a"], _int_list),
-    _FnTemplate(lambda p: f"returns the list x with {p['b']} added to each item",
-                lambda p: f"def f(x):\n    return [v+{p['b']} for v in x]\n",
-                lambda p, x: [v + p["b"] for v in x], _int_list),
-    _FnTemplate(lambda p: "returns the even numbers of the list x, in order",
-                lambda p: "def f(x):\n    return [v for v in x if v%2==0]\n",
-                lambda p, x: [v for v in x if v % 2 == 0], _int_list),
-    _FnTemplate(lambda p: f"returns x*{p['a']} if x is even, else x+{p['b']}",
-                lambda p: f"def f(x):\n    return x*{p['a']} if x%2==0 else x+{p['b']}\n",
-                lambda p, x: x * p["a"] if x % 2 == 0 else x + p["b"], _int),
-    _FnTemplate(lambda p: f"returns the string x repeated {p['a']} times",
-                lambda p: f"def f(x):\n    return x*{p['a']}\n", lambda p, x: x * p["a"],
-                _word),
+    _FnTemplate(
+        lambda p: f"returns the sum of the list x times {p['a']}",
+        lambda p: f"def f(x):\n    return sum(x)*{p['a']}\n",
+        lambda p, x: sum(x) * p["a"],
+        _int_list,
+    ),
+    _FnTemplate(
+        lambda p: f"returns the list x with {p['b']} added to each item",
+        lambda p: f"def f(x):\n    return [v+{p['b']} for v in x]\n",
+        lambda p, x: [v + p["b"] for v in x],
+        _int_list,
+    ),
+    _FnTemplate(
+        lambda p: "returns the even numbers of the list x, in order",
+        lambda p: "def f(x):\n    return [v for v in x if v%2==0]\n",
+        lambda p, x: [v for v in x if v % 2 == 0],
+        _int_list,
+    ),
+    _FnTemplate(
+        lambda p: f"returns x*{p['a']} if x is even, else x+{p['b']}",
+        lambda p: f"def f(x):\n    return x*{p['a']} if x%2==0 else x+{p['b']}\n",
+        lambda p, x: x * p["a"] if x % 2 == 0 else x + p["b"],
+        _int,
+    ),
+    _FnTemplate(
+        lambda p: f"returns the string x repeated {p['a']} times",
+        lambda p: f"def f(x):\n    return x*{p['a']}\n",
+        lambda p, x: x * p["a"],
+        _word,
+    ),
 )
 
 CODE_TESTS_PER_TASK = 5  # one public, four hidden
@@ -191,12 +228,16 @@ def _make(family: str, rng: random.Random, level: int) -> tuple[str, dict[str, A
         prompt, answer, meta = _word_arith(rng, level)
         return prompt, {"answer": answer, "metadata": meta}
     prompt, tests, meta = _code_fn(rng, level)
-    return prompt, {"public_tests": tuple(tests[:1]), "hidden_tests": tuple(tests[1:]),
-                    "metadata": meta}
+    return prompt, {
+        "public_tests": tuple(tests[:1]),
+        "hidden_tests": tuple(tests[1:]),
+        "metadata": meta,
+    }
 
 
-def generate(family: str, n: int, *, level: int = 1, split: str = "train",
-             seed: int = 0) -> list[Task]:
+def generate(
+    family: str, n: int, *, level: int = 1, split: str = "train", seed: int = 0
+) -> list[Task]:
     """`n` tasks of one family and level; the same arguments always give the same tasks."""
     if family not in FAMILIES:
         raise ValueError(f"unknown synthetic family {family!r}; families: {sorted(FAMILIES)}")
@@ -220,34 +261,58 @@ def generate(family: str, n: int, *, level: int = 1, split: str = "train",
             continue
         prompts.add(prompt)
         metadata = {"family": family, "level": level, **fields.pop("metadata")}
-        tasks.append(Task(id=f"synthetic/{family}/L{level}/{split}/{seed}/{len(tasks)}",
-                          domain=domain, prompt=prompt, difficulty=float(level),
-                          source=f"synthetic:{family}", metadata=metadata, **fields))
+        tasks.append(
+            Task(
+                id=f"synthetic/{family}/L{level}/{split}/{seed}/{len(tasks)}",
+                domain=domain,
+                prompt=prompt,
+                difficulty=float(level),
+                source=f"synthetic:{family}",
+                metadata=metadata,
+                **fields,
+            )
+        )
     return tasks
 
 
-def synthetic_suite(n_per_level: int, *, split: str = "train", seed: int = 0,
-                    families: tuple[str, ...] | None = None) -> list[Task]:
+def synthetic_suite(
+    n_per_level: int,
+    *,
+    split: str = "train",
+    seed: int = 0,
+    families: tuple[str, ...] | None = None,
+) -> list[Task]:
     """Every level of the chosen families, `n_per_level` tasks each, interleaved."""
-    groups = [generate(f, n_per_level, level=lv, split=split, seed=seed)
-              for f in (families or tuple(FAMILIES)) for lv in FAMILIES[f][1]]
+    groups = [
+        generate(f, n_per_level, level=lv, split=split, seed=seed)
+        for f in (families or tuple(FAMILIES))
+        for lv in FAMILIES[f][1]
+    ]
     return [task for row in zip(*groups, strict=False) for task in row] + [
-        t for g in groups for t in g[min(len(x) for x in groups):]]
+        t for g in groups for t in g[min(len(x) for x in groups) :]
+    ]
 
 
-def load_synthetic(name: str, split: str = "train", *, limit: int | None = None,
-                   seed: int = 0) -> Any:
+def load_synthetic(
+    name: str, split: str = "train", *, limit: int | None = None, seed: int = 0
+) -> Any:
     """`synthetic`, `synthetic:FAMILY` or `synthetic:FAMILY:LEVEL` (default 200 tasks)."""
     from metaagentx.tasks.datasets import LoadResult
 
     parts = name.split(":")
     n = limit if limit is not None else 200
+    if len(parts) > 1 and parts[1] not in FAMILIES:
+        hint = did_you_mean(parts[1], list(FAMILIES))
+        raise DatasetError(
+            f"unknown synthetic family '{parts[1]}' in '{name}'{hint}; families: {sorted(FAMILIES)}"
+        )
     if len(parts) >= 3:
+        if not parts[2].isdigit():
+            levels = FAMILIES[parts[1]][1]
+            raise DatasetError(f"'{name}': the level must be one of {list(levels)}")
         tasks = generate(parts[1], n, level=int(parts[2]), split=split, seed=seed)
     else:
         families = tuple(FAMILIES) if len(parts) == 1 else (parts[1],)
-        if any(f not in FAMILIES for f in families):
-            raise ValueError(f"unknown synthetic family in {name!r}; families: {sorted(FAMILIES)}")
         n_levels = sum(len(FAMILIES[f][1]) for f in families)
         per_level = max(1, -(-n // n_levels))
         tasks = synthetic_suite(per_level, split=split, seed=seed, families=families)[:n]

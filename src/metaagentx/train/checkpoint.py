@@ -31,6 +31,7 @@ import torch.distributed.checkpoint as dcp
 from safetensors.torch import load_file, save_file
 from torch.distributed.checkpoint.api import CheckpointException
 
+from metaagentx.errors import UserError
 from metaagentx.train.distributed import World
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ _SINGLE = World()
 _PREFIX = "step-"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, partial or corrupt."""
 
 
@@ -50,15 +51,40 @@ def checkpoint_dir(root: str | Path, step: int) -> Path:
     return Path(root) / f"{_PREFIX}{step:08d}"
 
 
-def refuse_to_overwrite(root: str | Path, resume_key: str) -> None:
-    """Raise when `root` holds checkpoints of an earlier run that a fresh start would mix with
-    (its checkpoints pruned by step, its config and metrics overwritten)."""
-    found = list_checkpoints(root)
-    if found:
-        raise CheckpointError(
-            f"{root} already holds checkpoints of an earlier run (newest: {found[-1].name}); "
-            f"set {resume_key}=true to continue it, or choose another output_dir"
-        )
+RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "samples", "tensorboard", "tracking.json", "wandb")
+"""What a training run writes into its run directory and a later fresh run must not mix with."""
+
+
+def refuse_to_overwrite(run_dir: str | Path, resume_key: str, *, resume: bool = False) -> None:
+    """Raise when a fresh start (no resume, or a resume with no checkpoint to resume from) would
+    mix with an earlier run's outputs in `run_dir`: checkpoints pruned by step, metrics appended,
+    TensorBoard curves and samples interleaved."""
+    root = Path(run_dir)
+    checkpoints = list_checkpoints(root / "checkpoints")
+    if resume and checkpoints:
+        return
+    found = [name for name in RUN_OUTPUTS if (root / name).exists()]
+    if not found:
+        return
+    held = ", ".join(found)
+    if checkpoints:
+        held += f"; newest checkpoint {checkpoints[-1].name}"
+        fix = f"set {resume_key}=true to continue it"
+    else:
+        fix = "it has no checkpoint to continue from: delete those files"
+    raise CheckpointError(
+        f"{root} already holds an earlier run ({held}); {fix}, or choose another output_dir"
+    )
+
+
+def clear_run_outputs(run_dir: str | Path) -> None:
+    """Delete an earlier run's outputs (`RUN_OUTPUTS`) so a fresh run may start in `run_dir`."""
+    for name in RUN_OUTPUTS:
+        path = Path(run_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def list_checkpoints(root: str | Path) -> list[Path]:
@@ -134,7 +160,9 @@ def save_checkpoint(
     world.barrier()
     try:
         with _single_process_is_intended():
-            dcp.save(dict(tensors), checkpoint_id=str(tmp / _WEIGHTS), no_dist=not world.distributed)
+            dcp.save(
+                dict(tensors), checkpoint_id=str(tmp / _WEIGHTS), no_dist=not world.distributed
+            )
         rng_meta, rng_tensors = rng_state()
         save_file(rng_tensors, str(tmp / f"rng-{world.rank}.safetensors"))
         (tmp / f"rng-{world.rank}.json").write_text(json.dumps(rng_meta))
@@ -203,7 +231,9 @@ def load_checkpoint(
     manifest = verify_checkpoint(path)
     try:
         with _single_process_is_intended():
-            dcp.load(dict(tensors), checkpoint_id=str(path / _WEIGHTS), no_dist=not world.distributed)
+            dcp.load(
+                dict(tensors), checkpoint_id=str(path / _WEIGHTS), no_dist=not world.distributed
+            )
     except (Exception, CheckpointException) as exc:  # DCP raises a BaseException
         raise CheckpointError(f"{path}: its weights do not fit this run: {exc}") from exc
     objects = torch.load(path / _OBJECTS, weights_only=False)

@@ -35,6 +35,7 @@ from torch.distributed.checkpoint.state_dict import (
 
 from metaagentx.config import Config, load_config
 from metaagentx.llm.loading import load_model_and_tokenizer
+from metaagentx.outputs import check_output_dir
 from metaagentx.rollout.roles import ROLES
 from metaagentx.train.checkpoint import (
     load_checkpoint,
@@ -150,7 +151,8 @@ class TrainingEngine:
         """What DCP saves and loads in place: trainable weights and optimizer moments."""
         options = StateDictOptions(ignore_frozen_params=True)
         models = {
-            name: trainable_state_dict(module) for name, module in self.policy.named_models().items()
+            name: trainable_state_dict(module)
+            for name, module in self.policy.named_models().items()
         }
         optimizers = {}
         for owner, opt in self.optimizers.optimizers.items():
@@ -262,6 +264,9 @@ def export_checkpoint(
     The run's `config.yaml` names the base model and the sharing mode; the checkpoint, saved
     at any world size, is read whole (DCP reshards it to this process)."""
     source = Path(source)
+    check_output_dir(  # before minutes of loading
+        Path(out), overwrite=overwrite, what="export target", fix="--overwrite (overwrite=True)"
+    )
     run_dir = source.parent.parent if source.name.startswith("step-") else source
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
@@ -280,9 +285,7 @@ def export_checkpoint(
     if source.name.startswith("step-"):
         loaded = load_checkpoint(source, tensors=tensors, restore_rng=False)
     else:
-        loaded = load_latest_checkpoint(
-            run_dir / "checkpoints", tensors=tensors, restore_rng=False
-        )
+        loaded = load_latest_checkpoint(run_dir / "checkpoints", tensors=tensors, restore_rng=False)
         if loaded is None:
             raise ValueError(f"{run_dir / 'checkpoints'} holds no valid checkpoint to export")
     into = StateDictOptions(ignore_frozen_params=True, strict=False)  # lora: base not saved

@@ -25,9 +25,7 @@ import copy
 import os
 import re
 import shutil
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +35,7 @@ import yaml
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from torch import nn
 
+from metaagentx.outputs import atomic_dir, check_output_dir, no_save_bars
 from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.train.policy import Policy, Sharing
 
@@ -113,9 +112,10 @@ def export_policy(
     if merge_lora and policy.sharing != "lora":
         raise ValueError(f"merge_lora=True needs a lora policy, this one is {policy.sharing!r}")
     out = Path(out)
-    _check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_dir(out) as tmp:
+    check_output_dir(
+        out, overwrite=overwrite, what="export target", fix="--overwrite (overwrite=True)"
+    )
+    with atomic_dir(out) as tmp, no_save_bars():
         if policy.sharing == "shared":
             _save_full(policy.model_for(EXECUTOR), tokenizer, tmp)
         elif policy.sharing == "separate":
@@ -129,40 +129,6 @@ def export_policy(
                 _save_adapter(policy.model_for(role), role, card.base_model, tokenizer, tmp / role)
         render_card(card, merged=merge_lora).save(tmp / "README.md")
     return out
-
-
-def _check_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"export target {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"export target {out} exists and is not empty; pass overwrite=True to replace it"
-        )
-
-
-@contextmanager
-def _atomic_dir(out: Path) -> Iterator[Path]:
-    """Yield a fresh sibling of `out`; on success swap it in for `out`, on failure delete it."""
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.partial")
-    tmp.mkdir()  # not mkdtemp: its 0700 mode would stick to `out` after the rename
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = tmp.with_name(f"{tmp.name}.old")
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _save_full(

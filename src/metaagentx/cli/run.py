@@ -1,11 +1,11 @@
 """`metaagentx run`: one question, one design (a script or the model's), one execution.
 
-Kept out of `cli.py` because it is the one command with its own input format (`--tests`) and
-its own output contract: with `--json`, stdout holds exactly one JSON object whatever happens
+Kept in its own module because it is the one command with its own input format (`--tests`)
+and its own output contract: with `--json`, stdout holds exactly one JSON object whatever happens
 (a graded or ungraded run, a rejected design, a sandbox that cannot start, bad arguments), so
 scripts can read it without scraping; progress and notes go to stderr. Exit codes: 0 when an
 execution ran to an end (even a wrong or failed one), 1 when it never reported (cut, host
-fault), 2 for user errors and rejected designs. Imported by `cli` only.
+fault), 2 for user errors and rejected designs.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 import typer
-from rich.console import Console
 
+from metaagentx.cli.common import console, err_console
 from metaagentx.mas.dialects import DialectSetting
 from metaagentx.rollout.extract import Design, check_script
 from metaagentx.rollout.tree import DesignNode, ExecutionNode
@@ -33,8 +33,6 @@ from metaagentx.tasks.base import Task, TestCase
 from metaagentx.tasks.datasets import read_rows
 
 log = logging.getLogger(__name__)
-console = Console()
-err_console = Console(stderr=True)
 
 DOMAINS = ("math", "code")
 DIALECT_SETTINGS: tuple[str, ...] = get_args(DialectSetting)
@@ -60,6 +58,7 @@ class RunOptions:
     isolation: str = "auto"
     timeout_s: float = 120.0
     device: str = "auto"
+    dtype: str = "auto"
     as_json: bool = False
 
 
@@ -290,7 +289,7 @@ def _functional_task(question: str, spec: dict[str, Any]) -> Task:
 
 def _config_data(o: RunOptions) -> dict[str, Any]:
     return {
-        "model": {"path": o.model, "device": o.device},
+        "model": {"path": o.model, "device": o.device, "dtype": o.dtype},
         "generation": {"temperature": o.temperature},
         "rollout": {
             "designer_max_new_tokens": o.design_max_new_tokens,
