@@ -72,6 +72,7 @@ def _rl_job(spec: dict[str, Any]) -> dict[str, Any]:
         loss=PPOLossConfig(kl_coef=0.05, entropy_coef=0.01),
         micro_batch_tokens=48,
         logprob_chunk_tokens=spec.get("chunk"),
+        mini_batches=spec.get("mini_batches", 1),
     )
     while step < spec["steps"]:
         batch = make_batch(24, seed=step)
@@ -87,7 +88,9 @@ def _rl_job(spec: dict[str, Any]) -> dict[str, Any]:
         if step == spec.get("save_at"):
             engine.save(spec["checkpoints"], step, {"step": step}, keep=2)
     _write_weights(engine, spec)
-    masters = sorted({str(p.dtype) for p in engine.policy.models[engine.policy.owner_of(EXECUTOR)].parameters()})
+    masters = sorted(
+        {str(p.dtype) for p in engine.policy.models[engine.policy.owner_of(EXECUTOR)].parameters()}
+    )
     return {"rank": world.rank, "world": world.size, "step": step, "masters": masters}
 
 

@@ -1,4 +1,5 @@
-"""PPO loss: gradient equals a per-sequence loop reference; clipping at its boundaries; k3 KL."""
+"""PPO loss: gradient equals a per-sequence loop reference; clipping at its boundaries; k3 KL;
+the policy losses of the registry (ppo_clip, gspo, reinforce) against hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from metaagentx.rl.loss import PPOLossConfig, aggregate, k3_kl, ppo_loss
+from metaagentx.rl.policy_losses import POLICY_LOSSES, get_policy_loss, gspo, ppo_clip, reinforce
 from metaagentx.train.logprobs import token_logprobs
 
 B, T, V = 3, 7, 11
@@ -93,9 +95,14 @@ def test_gradient_matches_loop_reference(cfg):
         assert metrics["dual_clip_frac"] > 0
 
 
+@pytest.mark.parametrize("policy_loss", sorted(POLICY_LOSSES))
 @pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-mean"])
-def test_micro_batches_with_global_normaliser_sum_to_full_batch(aggregation):
-    cfg = PPOLossConfig(dual_clip=3.0, kl_coef=0.1, entropy_coef=0.01, aggregation=aggregation)
+def test_micro_batches_with_global_normaliser_sum_to_full_batch(aggregation, policy_loss):
+    dual = 3.0 if policy_loss == "ppo_clip" else None
+    cfg = PPOLossConfig(
+        dual_clip=dual, kl_coef=0.1, entropy_coef=0.01, aggregation=aggregation,
+        policy_loss=policy_loss,
+    )  # fmt: skip
     logits, targets, mask, old, ref, adv = _data(1)
     full = logits.clone().requires_grad_(True)
     _vector_loss(full, targets, mask, old, ref, adv, cfg)[0].backward()
@@ -231,3 +238,123 @@ def test_aggregate_and_config_validation():
         PPOLossConfig(aggregation="sum")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ref_logprobs"):
         ppo_loss(v, v, v, m, PPOLossConfig(kl_coef=0.1))
+
+
+def _leaf(values: list[float]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+
+
+def _f64(values: list[float]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_ppo_clip_per_token_by_hand():
+    # ratios 1.5, 0.7, 1.1, 4.0 against old 0; clip 0.2 / 0.28, dual clip 3
+    logp = _leaf([math.log(1.5), math.log(0.7), math.log(1.1), math.log(4.0)])
+    adv = _f64([1.0, -1.0, 1.0, -1.0])
+    out = ppo_clip(
+        logp, torch.zeros(4), adv, torch.ones(4, dtype=torch.bool),
+        clip_low=0.2, clip_high=0.28, dual_clip=3.0,
+    )  # fmt: skip
+    out.per_token.sum().backward()
+    # -1.5 vs -1.28: capped; 0.7 vs 0.8: capped; 1.1 inside; 4.0 bounded by c*|A| = 3
+    assert out.per_token.tolist() == pytest.approx([-1.28, 0.8, -1.1, 3.0])
+    assert out.clipped.tolist() == [True, True, False, False]
+    assert out.dual_clipped.tolist() == [False, False, False, True]
+    assert logp.grad.tolist() == pytest.approx([0.0, 0.0, -1.1, 0.0])
+    assert out.ratio.tolist() == pytest.approx([1.5, 0.7, 1.1, 4.0])
+
+
+def test_gspo_clips_one_ratio_per_sequence_by_hand():
+    # packed: sequence 0 = tokens 0-1, sequence 1 = tokens 2-4 (token 4 is off the mask)
+    logp = _leaf([0.1, 0.3, -0.05, 0.15, 5.0])
+    seq_ids = torch.tensor([0, 0, 1, 1, 1])
+    mask = torch.tensor([True, True, True, True, False])
+    adv = _f64([1.0, 1.0, -1.0, -1.0, -1.0])
+    out = gspo(logp, torch.zeros(5), adv, mask, clip_low=0.2, clip_high=0.2, seq_ids=seq_ids)
+    (out.per_token * mask).sum().backward()
+    s0, s1 = math.exp(0.2), math.exp(0.05)  # geometric means of the tokens' ratios
+    # s0 = 1.2214 > 1.2 with A > 0: capped at -1.2, no gradient; s1 inside: -A * s1
+    assert out.per_token[:4].tolist() == pytest.approx([-1.2, -1.2, s1, s1])
+    assert out.clipped[:4].tolist() == [True, True, False, False]
+    assert not out.dual_clipped.any()
+    assert out.ratio[:4].tolist() == pytest.approx([s0, s0, s1, s1])
+    # every token of a sequence gets the sequence's ratio, not its own exp(0.15) or exp(-0.05)
+    assert logp.grad.tolist() == pytest.approx([0.0, 0.0, s1, s1, 0.0])
+    # the same sequences as rows of a 2-D batch
+    rows = gspo(
+        logp.detach()[:4].reshape(2, 2), torch.zeros(2, 2), adv[:4].reshape(2, 2),
+        torch.ones(2, 2, dtype=torch.bool), clip_low=0.2, clip_high=0.2,
+    )  # fmt: skip
+    assert rows.per_token.flatten().tolist() == pytest.approx([-1.2, -1.2, s1, s1])
+
+
+def test_gspo_ratio_with_the_papers_small_clip_range():
+    # mean log-ratio 2e-4: s = 1.0002 sits inside [1 - 3e-4, 1 + 4e-4]; 6e-4 leaves it
+    logp = _leaf([1e-4, 3e-4, 5e-4, 7e-4])
+    seq_ids = torch.tensor([0, 0, 1, 1])
+    out = gspo(
+        logp, torch.zeros(4), torch.ones(4), torch.ones(4, dtype=torch.bool),
+        clip_low=3e-4, clip_high=4e-4, seq_ids=seq_ids,
+    )  # fmt: skip
+    out.per_token.sum().backward()
+    assert out.clipped.tolist() == [False, False, True, True]
+    assert out.per_token.tolist() == pytest.approx([-math.exp(2e-4)] * 2 + [-(1 + 4e-4)] * 2)
+    assert logp.grad.tolist() == pytest.approx([-math.exp(2e-4)] * 2 + [0.0, 0.0])
+
+
+def test_reinforce_is_minus_advantage_times_logprob():
+    logp = _leaf([-1.0, -2.0, -0.5])
+    mask = torch.tensor([True, True, False])
+    old = _f64([float("-inf"), 3.0, 0.0])  # ignored: no ratio
+    out = reinforce(logp, old, _f64([2.0, -1.0, 3.0]), mask, clip_low=0.2, clip_high=0.2)
+    out.per_token.sum().backward()
+    assert out.per_token.tolist() == pytest.approx([2.0, -2.0, 0.0])
+    assert logp.grad.tolist() == pytest.approx([-2.0, 1.0, 0.0])
+    assert not out.clipped.any() and not out.dual_clipped.any()
+
+
+def test_policy_loss_metrics_through_ppo_loss():
+    logp = _f64([0.1, 0.3, -0.05, 0.15])[None]
+    old = torch.zeros(1, 4, dtype=torch.float64)
+    adv = _f64([1.0, 1.0, -1.0, -1.0])[None]
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    seq_ids = torch.tensor([[0, 0, 1, 1]])
+    losses = {}
+    for name in ("ppo_clip", "gspo", "reinforce"):
+        cfg = PPOLossConfig(policy_loss=name)
+        losses[name] = ppo_loss(logp, old, adv, mask, cfg, seq_ids=seq_ids)
+    # token ratios 1.105, 1.35, 0.95, 1.16: only 1.35 (A > 0) leaves [0.8, 1.2]
+    assert losses["ppo_clip"][1]["clip_frac"] == 0.25
+    assert losses["gspo"][1]["clip_frac"] == 0.5  # sequence 0's ratio exp(0.2) is clipped
+    assert losses["reinforce"][1]["clip_frac"] == 0.0
+    for _, metrics in losses.values():  # the token-level k1 whatever the loss
+        assert metrics["approx_kl"] == pytest.approx(-0.5 / 4)
+    assert float(losses["reinforce"][0]) == pytest.approx((-0.1 - 0.3 - 0.05 + 0.15) / 4)
+
+
+def test_every_policy_loss_has_the_same_gradient_at_ratio_one():
+    """On-policy (old == current) all three are -A * grad logp: they differ only once the
+    weights move away from the old log-probs."""
+    logits, targets, mask, _, _, adv = _data(4)
+    grads = []
+    for name in sorted(POLICY_LOSSES):
+        leaf = logits.clone().requires_grad_(True)
+        logp, _ = token_logprobs(leaf, targets, TEMP)
+        loss, _ = ppo_loss(logp, logp.detach(), adv, mask, PPOLossConfig(policy_loss=name))
+        loss.backward()
+        grads.append(leaf.grad)
+    assert grads[0].abs().max() > 0
+    for grad in grads[1:]:
+        torch.testing.assert_close(grad, grads[0], rtol=1e-12, atol=1e-15)
+
+
+def test_policy_loss_registry_and_validation():
+    assert set(POLICY_LOSSES) >= {"ppo_clip", "gspo", "reinforce"}
+    assert get_policy_loss("gspo") is gspo
+    with pytest.raises(ValueError, match="choose one of gspo, ppo_clip, reinforce"):
+        get_policy_loss("grpo")
+    with pytest.raises(ValueError, match="unknown policy loss"):
+        PPOLossConfig(policy_loss="vanilla")
+    with pytest.raises(ValueError, match="dual_clip"):
+        PPOLossConfig(policy_loss="gspo", dual_clip=3.0)

@@ -1,5 +1,6 @@
 """The packed PPO update: equals a per-sequence reference, trains only response tokens of the
-active roles, bf16 stays close to fp32, and is bit-for-bit deterministic on CPU."""
+active roles, bf16 stays close to fp32, is bit-for-bit deterministic on CPU, and clips once
+several mini-batches or epochs move the weights away from the old log-probs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from metaagentx.rl.update import (
     accumulate_gradients,
     build_sequences,
     loss_position_logprobs,
+    mini_batch_parts,
     ppo_update,
+    recompute_logprobs,
 )
 from metaagentx.train.optim import OptimConfig, RoleOptimizers
 from metaagentx.train.packing import pack_micro_batches
@@ -196,8 +199,49 @@ def test_packed_attention_matches_unpacked_and_restores(nano_dir):
             start += len(seqs[i])
 
 
+def _fresh_update(nano_dir, cfg: UpdateConfig, lr: float) -> dict[str, float]:
+    """One RL step's update from fresh weights: old log-probs recomputed, then `ppo_update`."""
+    policy = Policy.build(load(nano_dir), "shared")
+    trajectories = make_batch(8, seed=7)
+    recompute_logprobs(policy, trajectories, cfg)
+    opts = RoleOptimizers(policy.owners(), {"designer": lr, "executor": lr}, OptimConfig(lr=lr))
+    return ppo_update(policy, opts, trajectories, {"executor", "designer"}, cfg)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [PPOLossConfig(), PPOLossConfig(clip_low=3e-4, clip_high=4e-4, policy_loss="gspo")],
+    ids=["ppo_clip", "gspo"],
+)
+def test_later_mini_batches_and_epochs_clip(nano_dir, loss):
+    one = _fresh_update(nano_dir, UpdateConfig(loss=loss, micro_batch_tokens=48), lr=0.02)
+    assert one["optimizer_steps"] == 1
+    assert one["clip_frac"] == 0.0 and one["approx_kl"] == 0.0  # ratio exactly 1
+    for split in ({"mini_batches": 2}, {"epochs": 2}):
+        cfg = UpdateConfig(loss=loss, micro_batch_tokens=48, **split)
+        m = _fresh_update(nano_dir, cfg, lr=0.02)
+        assert m["optimizer_steps"] == 2
+        # the second step's ratios are against weights the first step changed
+        assert 0.0 < m["clip_frac"] < 1.0, split
+        assert m["approx_kl"] != 0.0
+
+
+def test_recompute_packs_like_the_first_mini_batch(nano_dir):
+    """Old log-probs are computed mini-batch by mini-batch as the update packs them, so the first
+    mini-batch's ratios are 1 bit for bit (a clip range of 3e-4 cannot act on packing noise)."""
+    policy = Policy.build(load(nano_dir), "shared")
+    trajectories = make_batch(9, seed=8)
+    cfg = UpdateConfig(micro_batch_tokens=40, mini_batches=3)
+    recompute_logprobs(policy, trajectories, cfg)
+    for part in mini_batch_parts(trajectories, 3):
+        assert accumulate_gradients(policy, part, cfg)["approx_kl"] == 0.0
+    # whole problems (p0: trajectories 0-3, p1: 4-7, p2: 8) dealt round-robin
+    first, second = mini_batch_parts(trajectories, 2)
+    assert first == trajectories[:4] + trajectories[8:] and second == trajectories[4:8]
+
+
 def test_update_config_from_trainer_config():
-    from metaagentx.config import TrainerConfig
+    from metaagentx.config import ConfigError, TrainerConfig, build_config
 
     trainer = TrainerConfig(
         clip_ratio=0.3, kl_coef=0.05, micro_batch_tokens=512, bf16_autocast=True
@@ -205,3 +249,12 @@ def test_update_config_from_trainer_config():
     cfg = UpdateConfig.from_trainer_config(trainer, temperature=0.9)
     assert (cfg.loss.clip_low, cfg.loss.clip_high, cfg.loss.kl_coef) == (0.3, 0.3, 0.05)
     assert (cfg.micro_batch_tokens, cfg.bf16_autocast, cfg.temperature) == (512, True, 0.9)
+    assert (cfg.epochs, cfg.mini_batches, cfg.loss.policy_loss) == (1, 1, "ppo_clip")
+    keys = ["trainer.epochs=2", "trainer.mini_batches=4", "trainer.policy_loss=gspo"]
+    keys += ["trainer.clip_ratio=3e-4", "trainer.clip_ratio_high=4e-4"]
+    cfg = UpdateConfig.from_trainer_config(build_config({}, keys).trainer, temperature=1.0)
+    assert (cfg.epochs, cfg.mini_batches, cfg.loss.policy_loss) == (2, 4, "gspo")
+    assert (cfg.loss.clip_low, cfg.loss.clip_high) == (3e-4, 4e-4)
+    for bad in ("trainer.mini_batches=0", "trainer.epochs=0", "trainer.policy_loss=vanilla"):
+        with pytest.raises(ConfigError):
+            build_config({}, [bad])

@@ -63,7 +63,9 @@ def torchrun(jobs: list[dict[str, Any]], nproc: int = 2) -> list[dict[str, Any]]
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc-per-node={nproc}", str(WORKER), str(spec),
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
+    # keep the caller's PYTHONPATH: a worktree's ranks must import the worktree's code
+    path = os.pathsep.join(p for p in (str(WORKER.parent), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return [json.loads(f.read_text()) for job in jobs for f in Path(job["out"]).glob("result-*")]
@@ -113,15 +115,17 @@ def sft_job(nano: Path, data: Path, out: Path) -> dict[str, Any]:
 def test_two_ranks_match_one_process_and_their_checkpoints_resume_on_one(
     nano: Path, sft_data: Path, tmp_path: Path
 ):
-    """RL in every sharing mode and SFT: 3 steps on 2 ranks (with activation checkpointing
-    or chunked log-probs) == 3 steps in one process (without); the 2-rank checkpoint of step 1
-    resumed here continues to the same weights."""
+    """RL in every sharing mode (shared in 2 mini-batches) and SFT: 3 steps on 2 ranks (with
+    activation checkpointing or chunked log-probs) == 3 steps in one process (without); the
+    2-rank checkpoint of step 1 resumed here continues to the same weights."""
     jobs = [
         rl_job(nano, tmp_path / f"two-{m}", m, save_at=1, checkpoints=str(tmp_path / f"ck-{m}"))
         for m in MODES
     ]
     # memory options change how, not what, is computed: the ranks use them, one process not
     jobs[0]["overrides"] = ["distributed.activation_checkpointing=true"]
+    # two mini-batches of whole problems: one rank holds none of the first mini-batch's
+    jobs[0]["mini_batches"] = 2
     jobs[1]["chunk"] = 5  # lora: chunked log-probs through the PEFT model's head under FSDP
     jobs[2]["overrides"] = ["distributed.activation_checkpointing=true"]
     jobs[2]["chunk"] = 16

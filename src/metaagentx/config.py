@@ -307,7 +307,25 @@ class TrainerConfig(_Section):
     loss_aggregation: Literal["token-mean", "seq-mean-token-mean"] = Field(
         "token-mean", description="How token losses are averaged."
     )
-    warmup_steps: int = Field(0, ge=0, description="Linear LR warmup steps (per parameter owner).")
+    policy_loss: Literal["ppo_clip", "gspo", "reinforce"] = Field(
+        "ppo_clip",
+        description="Policy loss: ppo_clip (token ratios; dual clip, clip-higher), gspo (one clipped ratio per sequence, GSPO-token; use clip ranges like 3e-4/4e-4 and seq-mean-token-mean as the paper did) or reinforce (-A*logp, no ratio or clip).",
+    )
+    epochs: int = Field(
+        1,
+        ge=1,
+        description="Passes over each step's trajectories (verl's ppo_epochs in spirit).",
+    )
+    mini_batches: int = Field(
+        1,
+        ge=1,
+        description="Optimizer steps per epoch, each on a share of the step's problems with all their trajectories (verl's ppo_mini_batch_size in spirit, as a count). With epochs x mini_batches > 1 later steps run on moved weights, so ratios leave 1 and the clip acts; the LR schedule (warmup too) counts these optimizer steps.",
+    )
+    warmup_steps: int = Field(
+        0,
+        ge=0,
+        description="Linear LR warmup, in optimizer steps per parameter owner (epochs x mini_batches per RL step).",
+    )
     min_lr_ratio: float = Field(
         1.0,
         ge=0.0,
@@ -316,7 +334,7 @@ class TrainerConfig(_Section):
     )
     recompute_logprobs: bool = Field(
         True,
-        description="Recompute the old log-probs with the training forward before the update (exact on-policy ratios, and a resume that does not depend on how generation batched).",
+        description="Recompute the old log-probs with the training forward once per step, before the first optimizer step (ratio exactly 1 there, and a resume that does not depend on how generation batched); false: the generator's log-probs are the old ones, for every mini-batch and epoch.",
     )
     kl_coef: float = Field(
         0.0, ge=0.0, description="k3 KL penalty to a frozen reference; 0 disables it."

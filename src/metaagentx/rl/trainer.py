@@ -1,5 +1,15 @@
 """The RL loop of MetaAgent-X, readable top to bottom (see DESIGN.md, "one RL step").
 
+Simplifications of the default update, against verl's PPO and the paper's set-up:
+- It is on-policy REINFORCE with group-relative baselines: with trainer.epochs = mini_batches
+  = 1 one optimizer step follows each rollout, old log-probs are recomputed by the same forward,
+  so every ratio is 1 and the PPO clip never acts. Set epochs / mini_batches > 1 (verl's
+  ppo_epochs / ppo_mini_batch_size) for the clipped multi-step update of the paper's verl set-up.
+- No critic and no value function: advantages are GRPO's group-normalised outcome rewards,
+  one per trajectory, broadcast to its tokens (no per-token credit).
+- Reference KL (trainer.kl_coef) and entropy bonus are off; losses are token-mean.
+- Rollout and update alternate synchronously: no off-policy or asynchronous generation.
+
 Each step: draw a batch of problems from the task mixture; roll out M designs x N executions
 with the current weights; turn outcomes into role-aware group-relative advantages; update only
 the roles the stage schedule makes active; log metrics and sample traces; validate every k
@@ -86,10 +96,12 @@ class Trainer:
             learning_rates={DESIGNER: t.designer_lr, EXECUTOR: t.executor_lr},
         )
         # each owner's cosine horizon is the number of updates it takes, not the step count:
-        # in stagewise training a role learns in only every other phase
+        # in stagewise training a role learns in only every other phase, and a step takes
+        # epochs x mini_batches of them
         horizons = updates_per_owner(
             Policy.owner_roles(config.model.parameter_sharing),
             (self.schedule.active_roles(s) for s in range(t.steps)),
+            updates_per_step=t.epochs * t.mini_batches,
         )
         self.engine = TrainingEngine(
             config,

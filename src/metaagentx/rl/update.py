@@ -1,4 +1,5 @@
-"""The policy update: PPO-clip on the active roles' trajectories, packed, one optimizer step.
+"""The policy update: the policy loss on the active roles' trajectories, packed, in
+`epochs x mini_batches` optimizer steps (one by default).
 
 Only trajectories of the active roles are used; each is `prompt_ids + response_ids` and only its
 response tokens are trained (the loss mask is 0 on the prompt, and logits are not even computed
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -45,7 +46,7 @@ class UpdateConfig:
     micro_batch_tokens: int = 8192
     logprob_chunk_tokens: int | None = None  # log-probs over token chunks (bounded memory)
     bf16_autocast: bool = False  # CPU or CUDA autocast; log-prob math stays fp32
-    mini_batches: int = 1  # optimizer steps per epoch (trajectories dealt round-robin)
+    mini_batches: int = 1  # optimizer steps per epoch, whole problems each (`mini_batch_parts`)
     epochs: int = 1  # passes over the trajectories
     entropy_metric: bool = True  # report entropy even when entropy_coef is 0 (costs a softmax)
 
@@ -63,6 +64,7 @@ class UpdateConfig:
             kl_coef=trainer.kl_coef,
             entropy_coef=trainer.entropy_coef,
             aggregation=trainer.loss_aggregation,
+            policy_loss=trainer.policy_loss,
         )
         return cls(
             loss=loss,
@@ -70,6 +72,8 @@ class UpdateConfig:
             micro_batch_tokens=trainer.micro_batch_tokens,
             logprob_chunk_tokens=trainer.logprob_chunk_tokens,
             bf16_autocast=trainer.bf16_autocast,
+            mini_batches=trainer.mini_batches,
+            epochs=trainer.epochs,
         )
 
 
@@ -82,6 +86,26 @@ class TrainSequences:
     old: list[list[float]]
     adv: list[float]
     roles: list[str]
+
+
+def mini_batch_parts(
+    trajectories: Sequence[Trajectory], mini_batches: int, world: World = SINGLE
+) -> list[list[Trajectory]]:
+    """The trajectories in `mini_batches` parts: whole problems dealt round-robin in the sorted
+    order of every rank's problem ids (a collective call).
+
+    A problem's group stays in one optimizer step, as its advantages compare its members, and N
+    ranks make the mini-batches one process makes of the same data. A part may be empty on
+    some ranks; order inside a part is the input order."""
+    if mini_batches == 1:
+        return [list(trajectories)]
+    mine = sorted({t.problem_id for t in trajectories})
+    problems = sorted({p for share in world.gather_objects(mine) for p in share})
+    part_of = {p: i % mini_batches for i, p in enumerate(problems)}
+    parts: list[list[Trajectory]] = [[] for _ in range(mini_batches)]
+    for t in trajectories:
+        parts[part_of[t.problem_id]].append(t)
+    return parts
 
 
 def build_sequences(trajectories: Sequence[Trajectory]) -> TrainSequences:
@@ -110,6 +134,8 @@ def ppo_update(
 ) -> dict[str, float]:
     """Train the active roles on their trajectories: `epochs x mini_batches` optimizer steps.
 
+    Each mini-batch's loss is normalised over that mini-batch alone; after the first step the
+    weights differ from those the old log-probs came from, so ratios leave 1 and the clip acts.
     Trajectories of inactive roles are dropped (counted in `skipped_inactive`). Needs
     `policy.freeze_reference()` first when `config.loss.kl_coef > 0`. Under several ranks
     each passes its own trajectories and every rank must call this once per step; losses are
@@ -133,11 +159,11 @@ def ppo_update(
     sums: dict[str, float] = {}
     last: dict[str, float] = {}
     steps = 0
+    parts = mini_batch_parts(chosen, config.mini_batches, world)
     for _ in range(config.epochs):
-        for part in range(config.mini_batches):
-            batch = chosen[part :: config.mini_batches]
+        for batch in parts:
             roles = _roles_on_any_rank(batch, world)
-            if not roles:
+            if not roles:  # empty on every rank: all of them skip it
                 continue
             _accumulate(policy, batch, config, sums, world)
             step_metrics = optimizers.step(roles)
@@ -182,36 +208,46 @@ def recompute_logprobs(
     """Set each trajectory's old log-probs from the training forward (packed, deterministic,
     with its role's weights), in step with the other ranks (each passes its own).
 
-    Returns, per role, the largest gap between the generator's log-probs and the trainer's
-    over all ranks: how far generation and training disagree (0 up to float error with the hf
-    backend; vLLM's kernels add a little)."""
+    Called once per step before the first optimizer step, with the trajectories `ppo_update`
+    then trains: it packs them mini-batch by mini-batch exactly as the update does, so the first
+    mini-batch's ratios are 1 bit for bit and later ones measure how far the earlier optimizer
+    steps moved the policy. Returns, per role, the largest gap between the generator's log-probs
+    and the trainer's over all ranks: how far generation and training disagree (0 up to float
+    error with the hf backend; vLLM's kernels add a little)."""
     gaps = dict.fromkeys(ROLES, 0.0)
-    ids = [t.prompt_ids + t.response_ids for t in trajectories]
-    masks = [[0] * len(t.prompt_ids) + [1] * len(t.response_ids) for t in trajectories]
-    roles = [t.role for t in trajectories]
     with torch.no_grad():
-        for mb in lockstep_micro_batches(
-            policy, world, roles, ids, masks, config.micro_batch_tokens
-        ):
-            logp, _, keep = loss_position_logprobs(
-                mb.model,
-                mb.batch,
-                config.temperature,
-                bf16_autocast=config.bf16_autocast,
-                chunk_tokens=config.logprob_chunk_tokens,
-            )
-            if mb.padding:
-                continue
-            packed = torch.zeros(mb.batch.num_tokens)
-            packed[keep.cpu()] = logp.float().cpu()
-            for index, values in mb.batch.unpack(packed).items():
-                trajectory = trajectories[index]
-                recomputed = values[len(trajectory.prompt_ids) :].tolist()
+        for part in mini_batch_parts(trajectories, config.mini_batches, world):
+            for trajectory, recomputed in _forward_logprobs(policy, part, config, world):
                 gaps[trajectory.role] = max(
                     gaps[trajectory.role], largest_gap(trajectory.old_logprobs, recomputed)
                 )
                 trajectory.old_logprobs = recomputed
     return dict(zip(ROLES, world.max_floats(list(gaps.values())), strict=True))
+
+
+def _forward_logprobs(
+    policy: Policy, trajectories: Sequence[Trajectory], config: UpdateConfig, world: World
+) -> Iterator[tuple[Trajectory, list[float]]]:
+    """Each trajectory with its response tokens' log-probs under the current weights (the
+    loss's forward: same packing, temperature, autocast and chunking)."""
+    ids = [t.prompt_ids + t.response_ids for t in trajectories]
+    masks = [[0] * len(t.prompt_ids) + [1] * len(t.response_ids) for t in trajectories]
+    roles = [t.role for t in trajectories]
+    for mb in lockstep_micro_batches(policy, world, roles, ids, masks, config.micro_batch_tokens):
+        logp, _, keep = loss_position_logprobs(
+            mb.model,
+            mb.batch,
+            config.temperature,
+            bf16_autocast=config.bf16_autocast,
+            chunk_tokens=config.logprob_chunk_tokens,
+        )
+        if mb.padding:
+            continue
+        packed = torch.zeros(mb.batch.num_tokens)
+        packed[keep.cpu()] = logp.float().cpu()
+        for index, values in mb.batch.unpack(packed).items():
+            trajectory = trajectories[index]
+            yield trajectory, values[len(trajectory.prompt_ids) :].tolist()
 
 
 def _roles_on_any_rank(batch: Sequence[Trajectory], world: World) -> set[str]:
