@@ -22,3 +22,8 @@ class MissingPackageError(UserError, ImportError):
         target = f"'metaagentx[{extra}]'" if extra else package
         super().__init__(f"{setting} needs {package}, which is not installed: pip install {target}")
         self.name = package
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (a library's multi-line message inside ours)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

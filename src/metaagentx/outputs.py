@@ -59,9 +59,9 @@ def atomic_dir(out: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def no_save_bars() -> Iterator[None]:
-    """Hide transformers' "Writing model shards" bar for a local save, and only for it:
-    download bars elsewhere in the process must stay visible."""
+def local_bars_hidden() -> Iterator[None]:
+    """Hide transformers' progress bars for a local save or load, and only for it: download
+    bars elsewhere in the process must stay visible."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()

@@ -21,7 +21,7 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-from metaagentx.outputs import atomic_dir, check_output_dir, no_save_bars
+from metaagentx.outputs import atomic_dir, check_output_dir, local_bars_hidden
 
 # GPT-2's split pattern with two changes: `\p{N}` (one digit per piece, and no leading space:
 # the space before a number falls to the `\s+` alternatives and stays a piece of its own).
@@ -220,7 +220,7 @@ def build_tiny(
     model = build_model(tokenizer, size, seed)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    with atomic_dir(out) as tmp, no_save_bars():
+    with atomic_dir(out) as tmp, local_bars_hidden():
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -25,10 +25,10 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
-from transformers.utils import logging as hf_logging
 
-from metaagentx.errors import UserError
+from metaagentx.errors import UserError, one_line
 from metaagentx.hub_probe import hub_unreachable
+from metaagentx.outputs import local_bars_hidden
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # what huggingface_hub accepts as a model id: `name` or `owner/name`, word characters, . and -
@@ -108,7 +108,7 @@ def load_model_and_tokenizer(
     cache_only = local is None and _cache_only(source)
     options = {"trust_remote_code": trust_remote_code, "local_files_only": cache_only}
     with (
-        _bars_hidden(local is not None),
+        local_bars_hidden() if local is not None else nullcontext(),
         _offline(cache_only),
         _hub_errors(source, hub=local is None),
     ):
@@ -184,7 +184,7 @@ def _load_tokenizer(
 
 def _corrupt(what: str, file: Path, exc: BaseException) -> str:
     return (
-        f"cannot read the {what} in '{file}': {_one_line(exc)}; the file is truncated or "
+        f"cannot read the {what} in '{file}': {one_line(exc)}; the file is truncated or "
         "corrupt (re-export or re-download it)"
     )
 
@@ -228,21 +228,4 @@ def _hub_errors(source: str, hub: bool) -> Iterator[None]:
     except OSError as exc:
         if not hub or isinstance(exc, UserError):
             raise
-        raise ModelLoadError(f"cannot load model '{source}': {_one_line(exc)}") from exc
-
-
-@contextmanager
-def _bars_hidden(hidden: bool) -> Iterator[None]:
-    """Hide transformers' progress bars for this block only (a local load downloads nothing)."""
-    if not (hidden and hf_logging.is_progress_bar_enabled()):
-        yield
-        return
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.enable_progress_bar()
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+        raise ModelLoadError(f"cannot load model '{source}': {one_line(exc)}") from exc

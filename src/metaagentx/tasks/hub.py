@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metaagentx.errors import one_line
 from metaagentx.hub_probe import hub_unreachable
 from metaagentx.tasks.errors import DatasetError, MissingDataError
 from metaagentx.tasks.files import SUFFIXES
@@ -88,10 +89,6 @@ def _hub_mode(offline: bool) -> Iterator[None]:
             utils.disable_progress_bars()
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def hub_rows(hub: HubId, split: str | None = None) -> list[dict[str, Any]]:
     """The rows of a Hub dataset split: the id's own split, else `split`, else "train"."""
     import datasets
@@ -102,14 +99,14 @@ def hub_rows(hub: HubId, split: str | None = None) -> list[dict[str, Any]]:
         with _hub_mode(offline is not None):
             dataset = datasets.load_dataset(hub.repo, hub.config, split=split)
     except ConnectionError as exc:
-        raise HubUnavailable(hub.repo, offline or _one_line(exc)) from None
+        raise HubUnavailable(hub.repo, offline or one_line(exc)) from None
     except (FileNotFoundError, ValueError) as exc:  # no such dataset, config or split
-        raise DatasetError(f"{hub} (split {split}): {_one_line(exc)}") from None
+        raise DatasetError(f"{hub} (split {split}): {one_line(exc)}") from None
     except RuntimeError as exc:
         if "script" not in str(exc):
             raise
         raise DatasetError(
-            f"{hub}: {_one_line(exc)}; download its data files (hf download "
+            f"{hub}: {one_line(exc)}; download its data files (hf download "
             f"{hub.repo} --repo-type dataset) and give their path"
         ) from None
     return [dict(row) for row in dataset]

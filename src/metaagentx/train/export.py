@@ -35,7 +35,7 @@ import yaml
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from torch import nn
 
-from metaagentx.outputs import atomic_dir, check_output_dir, no_save_bars
+from metaagentx.outputs import atomic_dir, check_output_dir, local_bars_hidden
 from metaagentx.rollout.roles import DESIGNER, EXECUTOR, ROLES
 from metaagentx.train.policy import Policy, Sharing
 
@@ -115,7 +115,7 @@ def export_policy(
     check_output_dir(
         out, overwrite=overwrite, what="export target", fix="--overwrite (overwrite=True)"
     )
-    with atomic_dir(out) as tmp, no_save_bars():
+    with atomic_dir(out) as tmp, local_bars_hidden():
         if policy.sharing == "shared":
             _save_full(policy.model_for(EXECUTOR), tokenizer, tmp)
         elif policy.sharing == "separate":
