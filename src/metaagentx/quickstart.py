@@ -19,21 +19,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from metaagentx.config import Config, build_config, load_config
-from metaagentx.eval.evaluate import EvalReport, ModeResult, evaluate
+from metaagentx.config import Config, load_config
+from metaagentx.eval.evaluate import EvalReport, evaluate
 from metaagentx.eval.report import write_report
-from metaagentx.eval.stats import Accuracy, paired_difference
-from metaagentx.eval.tables import outcomes_by_problem
-from metaagentx.llm.batcher import ContinuousBatcher
-from metaagentx.llm.hf import HFGenerator
-from metaagentx.llm.router import RoleRouter
+from metaagentx.eval.stats import Accuracy
 from metaagentx.outputs import check_output_dir
-from metaagentx.rl.trainer import Trainer
 from metaagentx.rollout.environment import require_safe_grading
-from metaagentx.sft.collect import collect
-from metaagentx.sft.train import SFTTrainer
-from metaagentx.tiny import build_tiny
-from metaagentx.train.checkpoint import clear_run_outputs
+from metaagentx.stages import mode_result, rl_gain, stage_config, swap_test, train_rl, train_sft
 
 FAST = [
     "sft.collect_problems=48",
@@ -72,6 +64,11 @@ class QuickstartResult:
         }
 
 
+def _accuracies(report: EvalReport) -> dict[str, float]:
+    """Mode -> its avg@k accuracy in `report`."""
+    return {r.mode: r.accuracy.mean for r in report.results}
+
+
 def quickstart_config(
     out: Path, *, fast: bool = False, seed: int = 0, overrides: list[str] | None = None
 ) -> Config:
@@ -81,53 +78,6 @@ def quickstart_config(
         return load_config(
             path, [*(FAST if fast else []), f"seed={seed}", f"output_dir={out}", *(overrides or [])]
         )
-
-
-def _stage(config: Config, *overrides: str) -> Config:
-    """A copy of `config` with `key=value` overrides applied (validated)."""
-    return build_config(config.model_dump(mode="json"), list(overrides))
-
-
-def _router(designer_model: Path, executor_model: Path, config: Config) -> RoleRouter:
-    """Designs from one model and agent turns from another (the swap test)."""
-    g = config.generation
-    fronts = {}
-    for role, path in (("designer", designer_model), ("executor", executor_model)):
-        generator = HFGenerator.from_pretrained(
-            path,
-            device=config.model.device,
-            seed=config.seed,
-            num_threads=g.torch_threads,
-            max_prompt_tokens=g.max_prompt_tokens,
-        )
-        fronts[role] = ContinuousBatcher(
-            generator,
-            g.max_batch_size,
-            g.batch_wait_ms / 1000,
-            max_prompt_tokens=g.max_prompt_tokens,
-        )
-    return RoleRouter(fronts)
-
-
-def _accuracies(report: EvalReport) -> dict[str, float]:
-    """Mode -> its avg@k accuracy in `report`."""
-    return {r.mode: r.accuracy.mean for r in report.results}
-
-
-def _mode(report: EvalReport, mode: str) -> ModeResult | None:
-    return next((r for r in report.results if r.mode == mode), None)
-
-
-def rl_gain(before: EvalReport, after: EvalReport, mode: str = "designed") -> Accuracy | None:
-    """after - before in `mode` on the problems both evaluated, with a paired 95% interval."""
-    first, second = _mode(before, mode), _mode(after, mode)
-    if first is None or second is None:
-        return None
-    return paired_difference(
-        outcomes_by_problem({"per_problem": first.per_problem}),
-        outcomes_by_problem({"per_problem": second.per_problem}),
-        seed=before.seed,
-    )
 
 
 # what a quickstart writes into --out: a folder holding any of them is an earlier quickstart's
@@ -151,10 +101,6 @@ def run_quickstart(
     earlier = any((out / name).exists() for name in QUICKSTART_OUTPUTS)
     check_output_dir(out, overwrite=overwrite or earlier, what="quickstart folder")
     out.mkdir(parents=True, exist_ok=True)
-    # A rerun into the same directory starts its training stages afresh: an earlier run's
-    # checkpoints and metrics would otherwise mix with the new run's (the trainers refuse that).
-    for stage in ("sft", "rl"):
-        clear_run_outputs(out / stage)
     result = QuickstartResult(out, out / "rl" / "report.html")
     started = time.monotonic()
 
@@ -164,35 +110,16 @@ def run_quickstart(
         return time.monotonic()
 
     t = time.monotonic()
-    console.rule("[bold]1/7 tiny model + tokenizer")
-    init = build_tiny(out / "model-init", size="tiny", seed=config.seed, overwrite=True)
-    t = done("build", t)
-
-    console.rule("[bold]2/7 teacher data")
-    sft = _stage(
-        config,
-        f"output_dir={out / 'sft'}",
-        f"model.path={init}",
-        f"sft.data={out / 'sft-data' / 'sft_data.jsonl'}",
-    )
-    collect(sft, console=console)
-    t = done("collect", t)
-
-    console.rule("[bold]3/7 supervised fine-tuning")
-    trainer = SFTTrainer(sft, console)
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
-    sft_model = trainer.model_dir
+    console.rule("[bold]1-3/7 tiny model, teacher data, supervised fine-tuning")
+    sft_model = train_sft(config, out, console)
     t = done("sft", t)
 
-    rl = _stage(config, f"output_dir={out / 'rl'}", f"model.path={sft_model}")
+    rl = stage_config(config, f"output_dir={out / 'rl'}", f"model.path={sft_model}")
     console.rule("[bold]4/7 baselines after SFT")
     after_sft = evaluate(rl, label="after_sft", console=console)
     after_sft.write(out / "rl" / "eval")
     result.accuracy["after_sft"] = _accuracies(after_sft)
-    tool = _mode(after_sft, "fixed:tool")
+    tool = mode_result(after_sft, "fixed:tool")
     if tool is not None and tool.accuracy.mean < MIN_TOOL_ACCURACY_FOR_RL:
         console.print(
             f"[yellow]warning:[/] the tool pattern solves only {100 * tool.accuracy.mean:.0f}% "
@@ -203,32 +130,17 @@ def run_quickstart(
     t = done("eval_sft", t)
 
     console.rule("[bold]5/7 RL: hierarchical rollout + stagewise co-evolution")
-    rl_trainer = Trainer(rl, console)
-    try:
-        rl_trainer.train()
-        rl_model = rl_trainer.model_dir
-    finally:
-        rl_trainer.close()
+    rl_model = train_rl(rl, console)
     t = done("rl", t)
 
     console.rule("[bold]6/7 evaluation after RL and the swap test")
-    after = _stage(rl, f"model.path={rl_model}")
+    after = stage_config(rl, f"model.path={rl_model}")
     after_rl = evaluate(after, label="after_rl", console=console)
     after_rl.write(out / "rl" / "eval")
     result.accuracy["after_rl"] = _accuracies(after_rl)
     result.gain = rl_gain(after_sft, after_rl)
-    designed_only = _stage(after, "eval.modes=[designed]")
-    for label, designer, executor in (
-        ("swap_rl_designer_sft_executor", rl_model, sft_model),
-        ("swap_sft_designer_rl_executor", sft_model, rl_model),
-    ):
-        router = _router(designer, executor, config)
-        try:
-            swapped = evaluate(designed_only, generator=router, label=label, console=console)
-            swapped.write(out / "rl" / "eval")
-            result.accuracy[label] = _accuracies(swapped)
-        finally:
-            router.close()
+    swapped = swap_test(after, {"sft": sft_model, "rl": rl_model}, out / "rl" / "eval", console)
+    result.accuracy.update({label: _accuracies(r) for label, r in swapped.items()})
     t = done("eval_rl", t)
 
     console.rule("[bold]7/7 report")

@@ -68,6 +68,7 @@ app.command("eval")(evaluation.eval_command)
 app.command("report")(evaluation.report_command)
 config_app.command("show")(evaluation.config_show)
 app.command("quickstart")(evaluation.quickstart)
+app.command("ablate")(evaluation.ablate)
 
 
 def main() -> None:

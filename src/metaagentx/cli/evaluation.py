@@ -237,3 +237,29 @@ def quickstart(
         run_quickstart(config, console, overwrite=overwrite)
     except (SandboxUnavailable, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+
+
+def ablate(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Ablation YAML file.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Ablation settings as key=value (seeds=[0], workers=2, ...)."),
+    ] = None,
+    table_only: Annotated[
+        bool,
+        typer.Option(help="Only redraw the table and report from the runs finished so far."),
+    ] = False,
+) -> None:
+    """The paper's ablations in miniature: every arm x seed from one SFT model, resumable; a
+    table with paired 95% intervals, the swap test, patterns by difficulty and figures."""
+    from metaagentx.ablate import collect_result, load_ablation, run_ablation
+    from metaagentx.eval.ablation_report import ablation_markdown, write_ablation_outputs
+
+    ablation = load_ablation(config_path, overrides)
+    if table_only:
+        result = collect_result(ablation)
+        write_ablation_outputs(ablation.out, result)
+    else:
+        result = run_ablation(ablation, console)
+    console.print(ablation_markdown(result), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {ablation.out / 'ablation.html'}", highlight=False)

@@ -26,7 +26,7 @@ PALETTE = (
 )  # fmt: skip
 
 
-def _png(figure: Figure) -> str:
+def figure_png(figure: Figure) -> str:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
@@ -102,7 +102,7 @@ def lines_plot(
         axes.legend(handles=handles, fontsize=6, loc="best", framealpha=0.7)
     elif handles:
         axes.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _png(figure)
+    return figure_png(figure)
 
 
 def line_plot(
@@ -155,7 +155,7 @@ def stacked_fractions(
     axes.set_xlabel("step")
     axes.set_ylabel("fraction of designs")
     axes.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _png(figure)
+    return figure_png(figure)
 
 
 def accuracy_bars(payloads: Sequence[Mapping[str, Any]]) -> str | None:
@@ -200,7 +200,7 @@ def accuracy_bars(payloads: Sequence[Mapping[str, Any]]) -> str | None:
         fontsize=7,
         loc="upper right",
     )
-    return _png(figure)
+    return figure_png(figure)
 
 
 __all__ = [
@@ -208,6 +208,7 @@ __all__ = [
     "SMALL",
     "Line",
     "accuracy_bars",
+    "figure_png",
     "line_plot",
     "lines_plot",
     "stacked_fractions",

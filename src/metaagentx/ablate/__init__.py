@@ -1,0 +1,8 @@
+"""Ablations: the pipeline's RL stage run per arm and seed from one SFT model, then tabulated
+(`metaagentx ablate CONFIG`). The numbers and figures themselves live in `eval.ablation`."""
+
+from metaagentx.ablate.results import collect_result
+from metaagentx.ablate.runner import run_ablation
+from metaagentx.ablate.spec import Ablation, AblationSpec, load_ablation
+
+__all__ = ["Ablation", "AblationSpec", "collect_result", "load_ablation", "run_ablation"]

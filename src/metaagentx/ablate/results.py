@@ -1,0 +1,98 @@
+"""Read what an ablation's runs left on disk into the numbers `eval.ablation` computes.
+
+Only files are read, so the table can be redrawn at any time, also while runs are going
+(`metaagentx ablate CONFIG --table-only`): unfinished runs are listed as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation
+from metaagentx.eval.ablation import (
+    AblationResult,
+    Outcomes,
+    accuracy,
+    arm_rows,
+    patterns_by_difficulty,
+    pooled,
+    stage_length_points,
+    swap_rows,
+)
+from metaagentx.eval.tables import outcomes_by_problem
+from metaagentx.stages import SWAP_LABELS
+
+DESIGNED = "designed"
+
+
+def designed_outcomes(path: Path) -> Outcomes | None:
+    """Problem id -> outcomes of the designed mode over every benchmark of one eval file."""
+    if not path.is_file():
+        return None
+    payload = json.loads(path.read_text())
+    rows = [row for r in payload["results"] if r["mode"] == DESIGNED for row in r["per_problem"]]
+    return outcomes_by_problem({"per_problem": rows})
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    if path.is_file():
+        with path.open() as file:
+            yield from (json.loads(line) for line in file if line.strip())
+
+
+def _per_seed(ablation: Ablation, folder: Callable[[int], Path], label: str) -> dict[int, Outcomes]:
+    """Seed -> outcomes of `label` in `folder(seed) / label.json`, for the seeds that have it."""
+    found = {s: designed_outcomes(folder(s) / f"{label}.json") for s in ablation.spec.seeds}
+    return {s: o for s, o in found.items() if o is not None}
+
+
+def collect_result(ablation: Ablation, wall_s: float | None = None) -> AblationResult:
+    """The table, the swap test, patterns by difficulty and stage-length points."""
+    spec = ablation.spec
+    sft = _per_seed(ablation, ablation.sft_eval_dir, AFTER_SFT)
+    arms = {
+        arm: _per_seed(ablation, lambda s, a=arm: ablation.eval_dir(a, s), AFTER_RL)
+        for arm in spec.arms
+    }
+    rows = arm_rows(arms, spec.arms, spec.baseline, sft)
+    swap = []
+    for arm in spec.swap:
+        crossed = [
+            _per_seed(ablation, lambda s, a=arm: ablation.eval_dir(a, s), label)
+            for label in SWAP_LABELS  # (RL designer, SFT executor), then the reverse
+        ]
+        swap += swap_rows(arm, sft, arms[arm], *crossed)
+    patterns = {
+        "after SFT": patterns_by_difficulty(
+            r
+            for s in sft
+            for r in _records(ablation.sft_eval_dir(s) / f"{AFTER_SFT}.records.jsonl")
+        )
+    }
+    for arm, runs in arms.items():
+        eval_dirs = [ablation.eval_dir(arm, s) for s in runs]
+        patterns[arm] = patterns_by_difficulty(
+            r for d in eval_dirs for r in _records(d / f"{AFTER_RL}.records.jsonl")
+        )
+    configs = ablation.arm_configs
+    phase = {
+        a: c.trainer.phase_steps if c.trainer.schedule == "stagewise" else None
+        for a, c in configs.items()
+    }
+    return AblationResult(
+        baseline=spec.baseline,
+        seeds=list(spec.seeds),
+        rows=rows,
+        sft=accuracy(pooled(sft, sorted(sft))) if sft else None,
+        swap=swap,
+        patterns={k: v for k, v in patterns.items() if v},
+        stage_length=stage_length_points(rows, phase),
+        missing=[f"{a}/seed{s}" for s in spec.seeds for a in spec.arms if s not in arms[a]],
+        wall_s=wall_s,
+    )
+
+
+__all__ = ["collect_result", "designed_outcomes"]

@@ -1,0 +1,173 @@
+"""`metaagentx ablate`: train and evaluate every arm x seed, resumably, then tabulate.
+
+Layout of `output_dir` (every piece is written atomically, so an interrupted ablation rerun with
+the same command continues where it stopped: finished evaluations are kept, RL runs resume from
+their newest checkpoint):
+
+    ablation.yaml                  the spec; pipeline.config.yaml: the resolved pipeline
+    model-init/ sft-data/ sft/     the one SFT model every arm starts from
+    sft-eval/seed<S>/after_sft.*   the SFT model evaluated with each seed (designed mode)
+    runs/<arm>/seed<S>/            the RL run (checkpoints, metrics, model/) and eval/after_rl.*
+                                   (plus eval/swap_*.* for the swap arms); ablate.log when
+                                   trained in a worker process
+    ablation.json ablation.md ablation.html   the table, the swap test, patterns, figures
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from metaagentx.ablate.results import collect_result
+from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation, AblationSpec
+from metaagentx.config import Config, ConfigError, build_config
+from metaagentx.eval.ablation import AblationResult
+from metaagentx.eval.ablation_report import write_ablation_outputs
+from metaagentx.rollout.environment import require_safe_grading
+from metaagentx.stages import (
+    SWAP_LABELS,
+    evaluate_policy,
+    stage_config,
+    swap_test,
+    train_rl,
+    train_sft,
+)
+
+
+def _labels(ablation: Ablation, arm: str) -> list[str]:
+    return [AFTER_RL, *(SWAP_LABELS if arm in ablation.spec.swap else ())]
+
+
+def run_finished(ablation: Ablation, arm: str, seed: int) -> bool:
+    eval_dir = ablation.eval_dir(arm, seed)
+    return all((eval_dir / f"{label}.json").is_file() for label in _labels(ablation, arm))
+
+
+def _check_same_pipeline(ablation: Ablation) -> None:
+    """Refuse to mix two different pipelines' runs in one folder (the SFT model is shared)."""
+    saved = ablation.out / "pipeline.config.yaml"
+    mine = ablation.pipeline.model_dump(mode="json")
+    if saved.is_file() and yaml.safe_load(saved.read_text()) != mine:
+        raise ConfigError(
+            f"{ablation.out} holds an ablation of a different pipeline config "
+            f"({saved}); use another output_dir"
+        )
+    ablation.out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(yaml.safe_dump(mine, sort_keys=False))
+    (ablation.out / "ablation.yaml").write_text(yaml.safe_dump(ablation.to_dict(), sort_keys=False))
+
+
+def _designed(config: Config) -> Config:
+    return stage_config(config, "eval.modes=[designed]")
+
+
+def evaluate_sft(ablation: Ablation, sft_model: Path, console: Console) -> None:
+    """The SFT model in designed mode with every seed: each arm's 'before' and SFT+SFT."""
+    for seed in ablation.spec.seeds:
+        out = ablation.sft_eval_dir(seed)
+        if (out / f"{AFTER_SFT}.json").is_file():
+            continue
+        config = stage_config(ablation.pipeline, f"seed={seed}")
+        evaluate_policy(_designed(config), sft_model, AFTER_SFT, console).write(out)
+
+
+def run_arm(ablation: Ablation, arm: str, seed: int, sft_model: Path, console: Console) -> None:
+    """RL for one arm and seed from the SFT model, then its evaluations (resumable)."""
+    config = ablation.arm_config(arm, seed, f"model.path={sft_model}")
+    policy = train_rl(config, console, resume=True)
+    eval_dir = ablation.eval_dir(arm, seed)
+    designed = _designed(config)
+    if not (eval_dir / f"{AFTER_RL}.json").is_file():
+        evaluate_policy(designed, policy, AFTER_RL, console).write(eval_dir)
+    if arm in ablation.spec.swap and not run_finished(ablation, arm, seed):
+        swap_test(designed, {"sft": sft_model, "rl": policy}, eval_dir, console)
+
+
+def _worker(spec: dict[str, Any], pipeline: dict[str, Any], arm: str, seed: int, sft: str) -> str:
+    """One run in a worker process, logging to its own file."""
+    ablation = Ablation(AblationSpec.model_validate(spec), build_config(pipeline))
+    log = ablation.run_dir(arm, seed) / "ablate.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as file:
+        console = Console(file=file, width=120, force_terminal=False)
+        run_arm(ablation, arm, seed, Path(sft), console)
+    return f"{arm}/seed{seed}"
+
+
+def _quiet(ablation: Ablation) -> Ablation:
+    """The same ablation with progress bars off (worker processes log to files)."""
+    pipeline = build_config(ablation.pipeline.model_dump(mode="json"), ["logging.progress=false"])
+    return Ablation(ablation.spec, pipeline, ablation.origin)
+
+
+def run_pending(
+    ablation: Ablation, sft_model: Path, console: Console, done: Callable[[str], None]
+) -> None:
+    """Every unfinished arm x seed, seed-major (a partial ablation has whole seeds first)."""
+    pending = [
+        (arm, seed)
+        for seed in ablation.spec.seeds
+        for arm in ablation.spec.arms
+        if not run_finished(ablation, arm, seed)
+    ]
+    workers = min(ablation.spec.workers, len(pending))
+    if workers <= 1:
+        for arm, seed in pending:
+            console.rule(f"[bold]{arm} seed {seed}")
+            run_arm(ablation, arm, seed, sft_model, console)
+            done(f"{arm}/seed{seed}")
+        return
+    quiet = _quiet(ablation)
+    spec, pipeline = quiet.spec.model_dump(mode="json"), quiet.pipeline.model_dump(mode="json")
+    console.print(f"{len(pending)} runs on {workers} worker processes; logs: runs/*/*/ablate.log")
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(_worker, spec, pipeline, arm, seed, str(sft_model)) for arm, seed in pending
+        ]
+        try:
+            for future in as_completed(futures):
+                done(future.result())
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a failed run stops the queue, not the others
+            raise
+
+
+def run_ablation(ablation: Ablation, console: Console | None = None) -> AblationResult:
+    """Train, evaluate and tabulate everything `ablation` names that is not done yet."""
+    console = console or Console()
+    require_safe_grading(ablation.pipeline)  # before anything is written or built
+    _check_same_pipeline(ablation)
+    started = time.monotonic()
+    sft_model = train_sft(ablation.pipeline, ablation.out, console, resume=True)
+    console.rule("[bold]SFT model, evaluated with each seed")
+    evaluate_sft(ablation, sft_model, console)
+
+    def done(name: str) -> None:
+        console.print(f"[green]✓[/] {name} ({time.monotonic() - started:.0f} s so far)")
+
+    run_pending(ablation, sft_model, console, done)
+    wall = _add_wall_time(ablation.out, time.monotonic() - started)
+    result = collect_result(ablation, wall_s=wall)
+    write_ablation_outputs(ablation.out, result)
+    return result
+
+
+def _add_wall_time(out: Path, seconds: float) -> float:
+    """Total wall time over every invocation that worked on this ablation (resumes add up)."""
+    path = out / "wall_time.json"
+    before = json.loads(path.read_text())["seconds"] if path.is_file() else 0.0
+    path.write_text(json.dumps({"seconds": before + seconds}))
+    return before + seconds
+
+
+__all__ = ["run_ablation", "run_arm", "run_finished", "run_pending"]

@@ -1,0 +1,115 @@
+"""`metaagentx ablate`: the spec fails fast, every arm x seed runs from one SFT model, a rerun
+resumes instead of retraining, and the table can be redrawn from the files alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from metaagentx.ablate import load_ablation, run_ablation
+from metaagentx.cli import app
+from metaagentx.config import ConfigError
+from metaagentx.quickstart import FAST
+from metaagentx.stages import role_models
+
+# the quickstart's --fast pipeline, smaller still: this checks the plumbing, not the method
+TINY = [o for o in FAST if not o.startswith("eval.modes")] + [
+    "sft.steps=10",
+    "sft.collect_problems=24",
+    "trainer.phase_steps=2",
+    "eval.limit=4",
+    "data.val_size=4",
+    "data.limit=100",
+]
+
+
+def _write(tmp_path: Path, **changes) -> Path:
+    spec = {
+        "pipeline": "quickstart",
+        "overrides": TINY,
+        "output_dir": str(tmp_path / "out"),
+        "seeds": [0, 1],
+        "baseline": "k2",
+        "swap": ["k2"],
+        "arms": {"k2": [], "lora": ["model.parameter_sharing=lora", "model.lora_r=4"]},
+        **changes,
+    }
+    path = tmp_path / "ablation.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"baseline": "k3"}, r"arm 'k3' is not in arms"),
+        ({"arms": {"k2": ["trainer.phase_stepz=1"]}}, r"arm 'k2': .*trainer\.phase_stepz"),
+        ({"seeds": [0, 0]}, r"seeds repeat"),
+        ({"pipeline": "missing.yaml"}, r"pipeline config .*missing\.yaml' does not exist"),
+        ({"swap": ["lora"]}, r"swap arm 'lora' needs model\.parameter_sharing=shared"),
+        ({"arms": {"k2": [], "a/b": []}}, r"plain folder names"),
+        ({"worker": 2}, r"worker"),
+    ],
+)
+def test_a_bad_spec_fails_before_any_work(tmp_path: Path, changes: dict, message: str):
+    with pytest.raises(ConfigError, match=message):
+        load_ablation(_write(tmp_path, **changes))
+    assert not (tmp_path / "out").exists()
+
+
+def test_overrides_change_the_spec_and_arms_get_their_seed_and_folder(tmp_path: Path):
+    ablation = load_ablation(_write(tmp_path), ["seeds=[3]", "workers=2"])
+    assert ablation.spec.seeds == [3] and ablation.spec.workers == 2
+    config = ablation.arm_config("lora", 3)
+    assert config.seed == 3 and config.model.parameter_sharing == "lora"
+    assert Path(config.output_dir) == tmp_path / "out" / "runs" / "lora" / "seed3"
+
+
+def test_role_models_of_each_sharing_mode(tmp_path: Path):
+    ablation = load_ablation(
+        _write(tmp_path, arms={"k2": [], "sep": ["model.parameter_sharing=separate"]})
+    )
+    policy = tmp_path / "model"
+    assert role_models(ablation.arm_config("k2", 0), policy) == (policy, policy)
+    designer, executor = role_models(ablation.arm_config("sep", 0), policy)
+    assert (designer, executor) == (policy / "designer", policy / "executor")
+
+
+def test_every_arm_and_seed_runs_and_a_rerun_only_adds_what_is_missing(tmp_path: Path):
+    out = tmp_path / "out"
+    first = run_ablation(load_ablation(_write(tmp_path), ["seeds=[0]"]))
+    assert [r.arm for r in first.rows] == ["k2", "lora"] and not first.missing
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/eval/*.json")}
+    assert len(finished) == 4  # k2: after_rl + the two swaps; lora: after_rl
+
+    # a second seed, trained in two worker processes; seed 0 is not touched again
+    result = run_ablation(load_ablation(_write(tmp_path), ["workers=2"]))
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    assert all(set(r.per_seed) == {0, 1} for r in result.rows) and not result.missing
+    assert [s.seed for s in result.swap] == [0, 1]
+    assert (out / "runs" / "lora" / "seed1" / "ablate.log").is_file()
+    assert (out / "runs" / "lora" / "seed1" / "model-merged" / "designer").is_dir()
+    for name in ("ablation.json", "ablation.md", "ablation.html"):
+        assert (out / name).is_file()
+    saved = json.loads((out / "ablation.json").read_text())
+    assert saved["baseline"] == "k2" and len(saved["rows"]) == 2 and saved["wall_s"] > 0
+    for arm in ("k2", "lora"):  # every run started from the one SFT model
+        config = yaml.safe_load((out / "runs" / arm / "seed1" / "config.yaml").read_text())
+        assert config["model"]["path"] == str(out / "sft" / "model") and config["seed"] == 1
+
+    # --table-only redraws from the files without training
+    redraw = CliRunner().invoke(app, ["ablate", str(_write(tmp_path)), "--table-only"])
+    assert redraw.exit_code == 0, redraw.output
+    assert "| k2 | (baseline pipeline) |" in redraw.output
+
+
+def test_a_different_pipeline_in_the_same_folder_is_refused(tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pipeline.config.yaml").write_text(yaml.safe_dump({"seed": 123}))
+    with pytest.raises(ConfigError, match="different pipeline config"):
+        run_ablation(load_ablation(_write(tmp_path)))
