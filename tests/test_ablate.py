@@ -91,6 +91,7 @@ def test_every_arm_and_seed_runs_and_a_rerun_only_adds_what_is_missing(tmp_path:
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     assert all(set(r.per_seed) == {0, 1} for r in result.rows) and not result.missing
     assert [s.seed for s in result.swap] == [0, 1]
+    assert set(result.by_benchmark) == {"after SFT", "k2", "lora"}
     assert (out / "runs" / "lora" / "seed1" / "ablate.log").is_file()
     assert (out / "runs" / "lora" / "seed1" / "model-merged" / "designer").is_dir()
     for name in ("ablation.json", "ablation.md", "ablation.html"):

@@ -7,7 +7,7 @@ Only files are read, so the table can be redrawn at any time, also while runs ar
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +22,44 @@ from metaagentx.eval.ablation import (
     stage_length_points,
     swap_rows,
 )
+from metaagentx.eval.stats import Accuracy
 from metaagentx.eval.tables import outcomes_by_problem
 from metaagentx.stages import SWAP_LABELS
 
 DESIGNED = "designed"
 
 
-def designed_outcomes(path: Path) -> Outcomes | None:
-    """Problem id -> outcomes of the designed mode over every benchmark of one eval file."""
+def designed_outcomes(path: Path, benchmark: str | None = None) -> Outcomes | None:
+    """Problem id -> outcomes of the designed mode in one eval file, over every benchmark or
+    over `benchmark` alone."""
     if not path.is_file():
         return None
     payload = json.loads(path.read_text())
-    rows = [row for r in payload["results"] if r["mode"] == DESIGNED for row in r["per_problem"]]
+    rows = [
+        row
+        for r in payload["results"]
+        if r["mode"] == DESIGNED and benchmark in (None, r["benchmark"])
+        for row in r["per_problem"]
+    ]
     return outcomes_by_problem({"per_problem": rows})
+
+
+def by_benchmark(
+    ablation: Ablation, arms: Mapping[str, Mapping[int, Outcomes]]
+) -> dict[str, dict[str, Accuracy]]:
+    """Model ("after SFT", arms) -> benchmark -> accuracy pooled over the finished seeds."""
+    out: dict[str, dict[str, Accuracy]] = {}
+    folders = {"after SFT": (ablation.sft_eval_dir, AFTER_SFT)}
+    folders.update({a: (lambda s, a=a: ablation.eval_dir(a, s), AFTER_RL) for a in arms})
+    for model, (folder, label) in folders.items():
+        for name in ablation.pipeline.eval.benchmarks:
+            found = {
+                s: designed_outcomes(folder(s) / f"{label}.json", name) for s in ablation.spec.seeds
+            }
+            runs = {s: o for s, o in found.items() if o}
+            if runs:
+                out.setdefault(model, {})[name] = accuracy(pooled(runs, sorted(runs)))
+    return out
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
@@ -90,6 +115,7 @@ def collect_result(ablation: Ablation, wall_s: float | None = None) -> AblationR
         swap=swap,
         patterns={k: v for k, v in patterns.items() if v},
         stage_length=stage_length_points(rows, phase),
+        by_benchmark=by_benchmark(ablation, arms),
         missing=[f"{a}/seed{s}" for s in spec.seeds for a in spec.arms if s not in arms[a]],
         wall_s=wall_s,
     )

@@ -186,6 +186,7 @@ class AblationResult:
     swap: list[SwapRow] = field(default_factory=list)
     patterns: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     stage_length: list[StagePoint] = field(default_factory=list)
+    by_benchmark: dict[str, dict[str, Accuracy]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # "arm/seedN" not finished
     wall_s: float | None = None
 
@@ -201,6 +202,10 @@ class AblationResult:
                 {"arm": p.arm, "phase_steps": p.phase_steps, "accuracy": p.accuracy.to_dict()}
                 for p in self.stage_length
             ],
+            "by_benchmark": {
+                m: {b: a.to_dict() for b, a in found.items()}
+                for m, found in self.by_benchmark.items()
+            },
             "missing": self.missing,
             "wall_s": self.wall_s,
         }

@@ -68,6 +68,16 @@ def swap_summary(result: AblationResult) -> list[str]:
     return lines
 
 
+def benchmark_table(result: AblationResult) -> tuple[list[dict[str, str]], list[str]]:
+    """Accuracy per benchmark (e.g. per difficulty level) of the SFT model and of every arm."""
+    names = list(dict.fromkeys(b for found in result.by_benchmark.values() for b in found))
+    rows = [
+        {"model": model, **{b: _pct(found.get(b)) for b in names}}
+        for model, found in result.by_benchmark.items()
+    ]
+    return rows, ["model", *names]
+
+
 def pattern_table(result: AblationResult) -> tuple[list[dict[str, str]], list[str]]:
     patterns = list(
         dict.fromkeys(p for groups in result.patterns.values() for f in groups.values() for p in f)
@@ -97,6 +107,10 @@ def ablation_markdown(result: AblationResult) -> str:
         f"SFT model before RL: {_pct(result.sft)}",
         _markdown(arms, list(arms[0]) if arms else ["arm"]),
     ]
+    if result.by_benchmark:
+        rows, columns = benchmark_table(result)
+        parts += ["## Accuracy by benchmark (designed mode, pooled over seeds)"]
+        parts += [_markdown(rows, columns)]
     if result.swap:
         parts += ["## Swap test (gains over SFT designer + SFT executor, points)"]
         parts += [_markdown(swap_table(result), SWAP_COLUMNS), *swap_summary(result)]
@@ -168,6 +182,9 @@ def ablation_html(result: AblationResult) -> str:
         ("stage", "Stage length", image(stage_length_figure(result.stage_length, result.sft),
                                         "accuracy against K", "no stagewise arm finished")),
     ]  # fmt: skip
+    if result.by_benchmark:
+        rows, columns = benchmark_table(result)
+        sections.append(("benchmarks", "By benchmark", table(rows, columns)))
     if result.swap:
         summary = "".join(f"<p>{line}</p>" for line in swap_summary(result))
         sections.append(("swap", "Swap test", table(swap_table(result), SWAP_COLUMNS) + summary))
