@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from metaagentx.ablate import load_ablation
 from metaagentx.config import ConfigError, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -15,7 +17,27 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
     "path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS))
 )
 def test_config_loads(path: Path):
-    load_config(path)
+    if "arms" in (yaml.safe_load(path.read_text()) or {}):
+        load_ablation(path)  # an ablation file: its pipeline and every arm's config build
+    else:
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", ["quickstart", "miniature"])
+def test_ablations_run_the_papers_arms_with_three_seeds(name: str):
+    ablation = load_ablation(CONFIGS / "ablations" / f"{name}.yaml")
+    arms = ablation.arm_configs
+    assert ablation.spec.seeds == [0, 1, 2] and ablation.spec.swap == [ablation.spec.baseline]
+    base = arms[ablation.spec.baseline]
+    assert (base.trainer.schedule, base.trainer.phase_steps) == ("stagewise", 10)
+    assert arms["stagewise_k1"].trainer.phase_steps == 1
+    schedules = {c.trainer.schedule for c in arms.values()}
+    assert schedules == {"stagewise", "simultaneous", "designer_only", "executor_only"}
+    assert {c.model.parameter_sharing for c in arms.values()} == {"shared", "separate", "lora"}
+    m8 = arms["m8_n1"].rollout  # the same executions per problem as the baseline
+    assert m8.num_designs * m8.num_executions == (
+        base.rollout.num_designs * base.rollout.num_executions
+    )
 
 
 def test_paper_and_ablation_settings():

@@ -145,7 +145,7 @@ def test_every_family_is_solved_end_to_end_with_every_teacher_design() -> None:
         elif len(run.trace) != CALLS[pattern]:
             failures.append((task.id, pattern, "calls", len(run.trace)))
     assert not failures, failures
-    assert len(results) == 2 * (4 * 7 + 2 * 2)  # 7 math levels x 4 designs, 2 code levels x 2
+    assert len(results) == 2 * (4 * 7 + 2 * 3)  # 7 math levels x 4 designs, 3 code levels x 2
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def _split_numbers(expression: str) -> list[str]:
 
 
 def test_code_tasks_have_public_and_hidden_tests() -> None:
-    for level in (1, 2):
+    for level in FAMILIES["code_fn"][1]:
         for task in generate("code_fn", 40, level=level):
             assert len(task.public_tests) == 1 and len(task.hidden_tests) >= 1
             assert task.public_view()["public_tests"][0]["fn_name"] == "f"
@@ -75,7 +75,9 @@ def test_code_tasks_have_public_and_hidden_tests() -> None:
 
 def test_code_reference_solutions_pass_through_the_sandbox() -> None:
     pytest.importorskip("metaagentx.sandbox.programs", reason="sandbox not available")
-    tasks = generate("code_fn", 6, level=1, split="test") + generate("code_fn", 6, level=2)
+    tasks = [
+        task for level in FAMILIES["code_fn"][1] for task in generate("code_fn", 6, level=level)
+    ]
     for task in tasks:
         reference = task.metadata["reference_solution"]
         assert task.grade(f"```python\n{reference}```").correct, task.prompt

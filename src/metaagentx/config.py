@@ -145,6 +145,10 @@ class GenerationConfig(_Section):
         ge=1,
         description="hf backend: torch intra-op threads while generating (None keeps torch's default; 1 is fastest for tiny models).",
     )
+    deterministic: bool | None = Field(
+        None,
+        description="hf backend: batch-invariant decoding, so a seeded request samples the same tokens and log-probs whatever requests share its batch (under continuous batching that follows arrival times, i.e. CPU load): the same seed gives the same run. Costs generation speed (bench/determinism.py: 0.55x tokens/s in the worst case on the tiny model, ~6% of an RL step). None: on for CPU models, off on GPUs; false: batched kernels, where runs differ at ~1e-7 in logits and now and then in a sampled token.",
+    )
     batch_wait_ms: float = Field(
         5.0,
         ge=0.0,

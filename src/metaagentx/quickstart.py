@@ -25,7 +25,15 @@ from metaagentx.eval.report import write_report
 from metaagentx.eval.stats import Accuracy
 from metaagentx.outputs import check_output_dir
 from metaagentx.rollout.environment import require_safe_grading
-from metaagentx.stages import mode_result, rl_gain, stage_config, swap_test, train_rl, train_sft
+from metaagentx.stages import (
+    mode_outcomes,
+    mode_result,
+    rl_gain,
+    stage_config,
+    swap_test,
+    train_rl,
+    train_sft,
+)
 
 FAST = [
     "sft.collect_problems=48",
@@ -65,19 +73,30 @@ class QuickstartResult:
 
 
 def _accuracies(report: EvalReport) -> dict[str, float]:
-    """Mode -> its avg@k accuracy in `report`."""
-    return {r.mode: r.accuracy.mean for r in report.results}
+    """Mode -> its avg@k accuracy in `report`, over every benchmark's problems."""
+    out = {}
+    for mode in dict.fromkeys(r.mode for r in report.results):
+        scores = [sum(o) / len(o) for o in mode_outcomes(report, mode).values()]
+        out[mode] = sum(scores) / len(scores) if scores else 0.0
+    return out
 
 
 def quickstart_config(
-    out: Path, *, fast: bool = False, seed: int = 0, overrides: list[str] | None = None
+    out: Path,
+    *,
+    fast: bool = False,
+    seed: int = 0,
+    overrides: list[str] | None = None,
+    config: Path | None = None,
 ) -> Config:
-    """The embedded default (`metaagentx/quickstart.yaml`), with --fast and user overrides."""
+    """The embedded default (`metaagentx/quickstart.yaml`), or `config` (a pipeline config in
+    its format, e.g. configs/miniature/base.yaml), with --fast and user overrides."""
+    extra = [*(FAST if fast else []), f"seed={seed}", f"output_dir={out}", *(overrides or [])]
+    if config is not None:
+        return load_config(config, extra)
     source = resources.files("metaagentx") / "quickstart.yaml"
     with resources.as_file(source) as path:
-        return load_config(
-            path, [*(FAST if fast else []), f"seed={seed}", f"output_dir={out}", *(overrides or [])]
-        )
+        return load_config(path, extra)
 
 
 # what a quickstart writes into --out: a folder holding any of them is an earlier quickstart's

@@ -123,6 +123,7 @@ def role_router(designer_model: Path, executor_model: Path, config: Config) -> R
             seed=config.seed,
             num_threads=g.torch_threads,
             max_prompt_tokens=g.max_prompt_tokens,
+            deterministic=g.deterministic,
         )
         fronts[role] = ContinuousBatcher(
             generator,

@@ -220,6 +220,10 @@ def quickstart(
         bool,
         typer.Option(help="Write into a non-empty --out that is not an earlier quickstart's."),
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A pipeline config in the embedded default's format instead of it."),
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Argument(help="key=value overrides of the embedded config.")
     ] = None,
@@ -230,11 +234,13 @@ def quickstart(
     from metaagentx.sandbox.layers import SandboxUnavailable
 
     try:
-        config = quickstart_config(out, fast=fast, seed=seed, overrides=overrides)
+        pipeline = quickstart_config(
+            out, fast=fast, seed=seed, overrides=overrides, config=config
+        )
     except ConfigError as exc:
         raise fail(str(exc)) from None
     try:
-        run_quickstart(config, console, overwrite=overwrite)
+        run_quickstart(pipeline, console, overwrite=overwrite)
     except (SandboxUnavailable, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
 

@@ -47,6 +47,7 @@ def make_generator(model: ModelConfig, generation: GenerationConfig, seed: int =
             seed=seed,
             num_threads=generation.torch_threads,
             max_prompt_tokens=generation.max_prompt_tokens,
+            deterministic=generation.deterministic,
         )
     if generation.backend == "openai":
         from metaagentx.llm.openai_backend import OpenAIGenerator

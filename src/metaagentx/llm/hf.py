@@ -29,6 +29,7 @@ from metaagentx.llm.base import (
     Generator,
     check_prompt_length,
 )
+from metaagentx.llm.batch_invariant import BatchInvariant
 from metaagentx.llm.chat import RendersPrompts
 from metaagentx.llm.kv_cache import (
     cache_keyword,
@@ -106,11 +107,15 @@ class HFGenerator(RendersPrompts, Generator):
         num_threads: int | None = None,
         context: Callable[[], AbstractContextManager[object]] | None = None,
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+        deterministic: bool | None = None,
     ) -> None:
         """`context`, when given, is entered around every piece of decode work: e.g. a
         `Policy.activate(role)` that switches a PEFT adapter in for this generator's role.
         A request whose prompt has more than `max_prompt_tokens` tokens fails with
-        `PromptTooLong` before any compute."""
+        `PromptTooLong` before any compute. `deterministic` decodes with `BatchInvariant`
+        ops, so a seeded request samples the same tokens and log-probs whatever shares its
+        batch (which, under continuous batching, depends on arrival times); None: on for a
+        model on the CPU, off on accelerators (one-row products would waste a GPU)."""
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set one (e.g. the eos token)")
         self.model = model
@@ -122,6 +127,7 @@ class HFGenerator(RendersPrompts, Generator):
         # Small models decode faster with 1 thread: the per-op fork/join costs more than it saves.
         self.num_threads = num_threads
         self._context = context
+        self.deterministic = model.device.type == "cpu" if deterministic is None else deterministic
         self.stats = GeneratorStats()
         self.eos_ids = _eos_ids(model, tokenizer)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 1 << 30))
@@ -141,6 +147,7 @@ class HFGenerator(RendersPrompts, Generator):
         seed: int = 0,
         num_threads: int | None = None,
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+        deterministic: bool | None = None,
     ) -> HFGenerator:
         model, tokenizer = load_model_and_tokenizer(
             path, dtype=dtype, device=device, attn_implementation=attn_implementation
@@ -152,6 +159,7 @@ class HFGenerator(RendersPrompts, Generator):
             seed=seed,
             num_threads=num_threads,
             max_prompt_tokens=max_prompt_tokens,
+            deterministic=deterministic,
         )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -172,6 +180,7 @@ class HFGenerator(RendersPrompts, Generator):
             self._lock,
             torch.inference_mode(),
             self._context() if self._context else nullcontext(),
+            BatchInvariant() if self.deterministic else nullcontext(),
         ):
             if self.num_threads is not None:
                 torch.set_num_threads(self.num_threads)

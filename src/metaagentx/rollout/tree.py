@@ -177,8 +177,8 @@ class RolloutTree:
         return [(p, d, e) for p in self.problems for d in p.designs for e in d.executions]
 
     def trajectories(self) -> list[Trajectory]:
-        """Designer records (one per generated design, rejected ones included with reward 0)
-        and executor records (one per agent call, each carrying its execution's reward)."""
+        """Designer records (one per generated design, rejected ones included with reward 0) and
+        executor records (one per agent call by agent, not the trace's timing-dependent order)."""
         out: list[Trajectory] = []
         for problem in self.problems:
             pid = problem.task.id
@@ -205,7 +205,8 @@ class RolloutTree:
                         )
                     )
                 for execution in design.executions:
-                    for index, call in enumerate(execution.calls):
+                    by_agent = sorted(enumerate(execution.calls), key=lambda c: c[1].agent)
+                    for index, call in by_agent:  # index: the call's place in the trace
                         if not call.response_ids:
                             continue
                         out.append(

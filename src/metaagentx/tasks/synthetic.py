@@ -16,7 +16,29 @@ and an exact programmatic answer. Each family exists for a reason:
 - `code_fn` (code): "Write a Python function f(x) that returns 3*x+7." Small functions from
   templates, graded by call tests (one public test for `run_tests`, hidden tests for the
   reward), so a coder + tester design can catch mistakes before answering. Level 2 composes two
-  steps.
+  steps. Level 3 takes the level-1/2 templates that carry constants and makes the constants 3-5
+  digits: a long copy inside a program, where a temperature-1 executor slips and the public test
+  catches it, so writing, testing and rewriting (code_test) beats one unchecked attempt.
+
+The skill suite (`synthetic:skill`, and its halves `synthetic:skill_math`, `synthetic:skill_code`)
+is a miniature benchmark where both the design and the executor's skill decide accuracy, so RL
+can improve both roles (the swap test can tell them apart). The best structure differs by level:
+
+- `code_fn:1`: one agent suffices. The executor must turn a sentence into a program (a skill, not
+  a lookup); a tester adds nothing when the attempt is right.
+- `arith:2`: a tool is needed (products of 3-digit numbers are hopeless in-weights), and one tool
+  agent suffices: the copy is short (at most 9 digits), so slips are rare and votes agree.
+- `arith:4`: voting or checking repairs errors: 12-25 digits to copy twice (expression, output)
+  make a temperature-1 executor slip often; independent tool agents rarely slip alike.
+- `code_fn:3`: where the roles interact: long constants in code; `run_tests` catches a slip, but
+  code_test only pays if the executor rewrites after a failing report instead of copying its
+  first attempt. A student taught by a slipping teacher (`sft.teacher_copy_error_rate`) has
+  not learned that yet, so the one-agent design is better until the executor improves.
+
+Executor skill is the bottleneck in all four: every failure of a well-chosen design is an
+executor's copy or translation error, which the SFT student makes at temperature 1 and RL on
+agent turns can sharpen away; longer copies leave more room than the quickstart's `arith:3`.
+configs/miniature/base.yaml trains on this suite and evaluates each level separately.
 
 Deterministic for a seed. Train and held-out tasks draw from disjoint seed ranges and, in
 addition, from disjoint halves of the problem space (a hash of the prompt), so no held-out prompt
@@ -195,12 +217,22 @@ _CODE_LEVEL2 = (
     ),
 )
 
+# level 3: the templates that carry constants, with 3-5 digit constants (a long copy in code)
+_CODE_LEVEL3 = (*_CODE_LEVEL1[:2], *_CODE_LEVEL2[:2], _CODE_LEVEL2[3])
+_CODE_LEVELS = {1: _CODE_LEVEL1, 2: _CODE_LEVEL2, 3: _CODE_LEVEL3}
+
 CODE_TESTS_PER_TASK = 5  # one public, four hidden
 
 
+def _code_params(rng: random.Random, level: int) -> dict[str, int]:
+    if level == 3:
+        return {"a": _number(rng, 3, 5), "b": _number(rng, 3, 5)}
+    return {"a": rng.randint(2, 19), "b": rng.randint(1, 29)}
+
+
 def _code_fn(rng: random.Random, level: int) -> tuple[str, list[TestCase], dict[str, Any]]:
-    template = rng.choice(_CODE_LEVEL1 if level <= 1 else _CODE_LEVEL2)
-    params = {"a": rng.randint(2, 19), "b": rng.randint(1, 29)}
+    template = rng.choice(_CODE_LEVELS[level])
+    params = _code_params(rng, level)
     inputs: list[Any] = []
     for _ in range(50):  # distinct inputs where the input space allows
         x = template.args(rng)
@@ -216,7 +248,14 @@ def _code_fn(rng: random.Random, level: int) -> tuple[str, list[TestCase], dict[
 FAMILIES: dict[str, tuple[str, tuple[int, ...]]] = {
     "arith": ("math", (1, 2, 3, 4)),
     "word_arith": ("math", (1, 2, 3)),
-    "code_fn": ("code", (1, 2)),
+    "code_fn": ("code", (1, 2, 3)),
+}
+
+# named suites: (family, level) pairs, interleaved (see the module docstring for why these)
+SUITES: dict[str, tuple[tuple[str, int], ...]] = {
+    "skill": (("arith", 2), ("arith", 4), ("code_fn", 1), ("code_fn", 3)),
+    "skill_math": (("arith", 2), ("arith", 4)),
+    "skill_code": (("code_fn", 1), ("code_fn", 3)),
 }
 
 
@@ -275,6 +314,16 @@ def generate(
     return tasks
 
 
+def _interleaved(
+    pairs: tuple[tuple[str, int], ...], n_per_level: int, split: str, seed: int
+) -> list[Task]:
+    """`n_per_level` tasks of each (family, level), interleaved level by level."""
+    groups = [generate(f, n_per_level, level=lv, split=split, seed=seed) for f, lv in pairs]
+    return [task for row in zip(*groups, strict=False) for task in row] + [
+        t for g in groups for t in g[min(len(x) for x in groups) :]
+    ]
+
+
 def synthetic_suite(
     n_per_level: int,
     *,
@@ -283,28 +332,28 @@ def synthetic_suite(
     families: tuple[str, ...] | None = None,
 ) -> list[Task]:
     """Every level of the chosen families, `n_per_level` tasks each, interleaved."""
-    groups = [
-        generate(f, n_per_level, level=lv, split=split, seed=seed)
-        for f in (families or tuple(FAMILIES))
-        for lv in FAMILIES[f][1]
-    ]
-    return [task for row in zip(*groups, strict=False) for task in row] + [
-        t for g in groups for t in g[min(len(x) for x in groups) :]
-    ]
+    pairs = tuple((f, lv) for f in (families or tuple(FAMILIES)) for lv in FAMILIES[f][1])
+    return _interleaved(pairs, n_per_level, split, seed)
 
 
 def load_synthetic(
     name: str, split: str = "train", *, limit: int | None = None, seed: int = 0
 ) -> Any:
-    """`synthetic`, `synthetic:FAMILY` or `synthetic:FAMILY:LEVEL` (default 200 tasks)."""
+    """`synthetic`, `synthetic:FAMILY`, `synthetic:FAMILY:LEVEL` or `synthetic:SUITE`
+    (default 200 tasks)."""
     from metaagentx.tasks.datasets import LoadResult
 
     parts = name.split(":")
     n = limit if limit is not None else 200
+    if len(parts) == 2 and parts[1] in SUITES:
+        pairs = SUITES[parts[1]]
+        tasks = _interleaved(pairs, max(1, -(-n // len(pairs))), split, seed)[:n]
+        return LoadResult(source=name, format="synthetic", rows=len(tasks), tasks=tasks)
     if len(parts) > 1 and parts[1] not in FAMILIES:
-        hint = did_you_mean(parts[1], list(FAMILIES))
+        hint = did_you_mean(parts[1], [*FAMILIES, *SUITES])
         raise DatasetError(
-            f"unknown synthetic family '{parts[1]}' in '{name}'{hint}; families: {sorted(FAMILIES)}"
+            f"unknown synthetic family '{parts[1]}' in '{name}'{hint}; families: "
+            f"{sorted(FAMILIES)}; suites: {sorted(SUITES)}"
         )
     if len(parts) >= 3:
         if not parts[2].isdigit():

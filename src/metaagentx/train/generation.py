@@ -30,6 +30,7 @@ def role_router(policy: Policy, tokenizer: PreTrainedTokenizerBase, config: Conf
                 num_threads=g.torch_threads,
                 context=context,
                 max_prompt_tokens=g.max_prompt_tokens,
+                deterministic=g.deterministic,
             )
             by_owner[owner] = ContinuousBatcher(
                 generator,
