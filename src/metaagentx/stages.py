@@ -18,10 +18,10 @@ from metaagentx.config import Config, build_config
 from metaagentx.eval.evaluate import EvalReport, ModeResult, evaluate
 from metaagentx.eval.stats import Accuracy, paired_difference
 from metaagentx.eval.tables import outcomes_by_problem
-from metaagentx.llm.batcher import ContinuousBatcher
-from metaagentx.llm.hf import HFGenerator
+from metaagentx.llm import make_generator
 from metaagentx.llm.router import RoleRouter
 from metaagentx.rl.trainer import Trainer
+from metaagentx.rollout.factory import make_batcher
 from metaagentx.rollout.roles import DESIGNER, EXECUTOR
 from metaagentx.sft.collect import collect
 from metaagentx.sft.train import SFTTrainer
@@ -73,12 +73,7 @@ def train_sft(config: Config, out: Path, console: Console, *, resume: bool = Fal
     console.rule("[bold]teacher data")
     collect(sft, console=console)  # appends to its own file: a rerun continues it
     console.rule("[bold]supervised fine-tuning")
-    trainer = SFTTrainer(sft, console)
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
-    return trainer.model_dir
+    return _train(SFTTrainer(sft, console))
 
 
 def train_rl(config: Config, console: Console, *, resume: bool = False) -> Path:
@@ -87,7 +82,11 @@ def train_rl(config: Config, console: Console, *, resume: bool = False) -> Path:
     if resume and _finished(run_dir / "model"):
         return run_dir / "model"
     config = stage_config(config, f"trainer.resume={_start_or_continue(run_dir, resume)}")
-    trainer = Trainer(config, console)
+    return _train(Trainer(config, console))
+
+
+def _train(trainer: Trainer | SFTTrainer) -> Path:
+    """Run a trainer to the end, always releasing it; returns its exported model."""
     try:
         trainer.train()
     finally:
@@ -111,26 +110,12 @@ def role_models(config: Config, policy_dir: Path) -> tuple[Path, Path]:
 
 
 def role_router(designer_model: Path, executor_model: Path, config: Config) -> RoleRouter:
-    """Designs from one model and agent turns from another."""
-    g = config.generation
+    """Designs from one model and agent turns from another, each built as `config` builds
+    any generator (`make_generator`, `make_batcher`)."""
     fronts = {}
     for role, path in ((DESIGNER, designer_model), (EXECUTOR, executor_model)):
-        generator = HFGenerator.from_pretrained(
-            path,
-            dtype=config.model.dtype,
-            device=config.model.device,
-            attn_implementation=config.model.attn_implementation,
-            seed=config.seed,
-            num_threads=g.torch_threads,
-            max_prompt_tokens=g.max_prompt_tokens,
-            deterministic=g.deterministic,
-        )
-        fronts[role] = ContinuousBatcher(
-            generator,
-            g.max_batch_size,
-            g.batch_wait_ms / 1000,
-            max_prompt_tokens=g.max_prompt_tokens,
-        )
+        model = stage_config(config, f"model.path={path}").model
+        fronts[role] = make_batcher(make_generator(model, config.generation, config.seed), config)
     return RoleRouter(fronts)
 
 

@@ -29,12 +29,29 @@ from metaagentx.stages import SWAP_LABELS
 DESIGNED = "designed"
 
 
-def designed_outcomes(path: Path, benchmark: str | None = None) -> Outcomes | None:
-    """Problem id -> outcomes of the designed mode in one eval file, over every benchmark or
-    over `benchmark` alone."""
-    if not path.is_file():
+Reader = Callable[[Path], dict[str, Any] | None]
+
+
+def file_reader() -> Reader:
+    """Reads each eval file once per table (None: not written yet); no cache outlives it, so a
+    later table sees runs that finished since."""
+    cache: dict[Path, dict[str, Any] | None] = {}
+
+    def read(path: Path) -> dict[str, Any] | None:
+        if path not in cache:
+            cache[path] = json.loads(path.read_text()) if path.is_file() else None
+        return cache[path]
+
+    return read
+
+
+def designed_outcomes(
+    payload: dict[str, Any] | None, benchmark: str | None = None
+) -> Outcomes | None:
+    """Problem id -> outcomes of the designed mode in one eval file's payload, over every
+    benchmark or over `benchmark` alone."""
+    if payload is None:
         return None
-    payload = json.loads(path.read_text())
     rows = [
         row
         for r in payload["results"]
@@ -45,7 +62,7 @@ def designed_outcomes(path: Path, benchmark: str | None = None) -> Outcomes | No
 
 
 def by_benchmark(
-    ablation: Ablation, arms: Mapping[str, Mapping[int, Outcomes]]
+    ablation: Ablation, arms: Mapping[str, Mapping[int, Outcomes]], read: Reader
 ) -> dict[str, dict[str, Accuracy]]:
     """Model ("after SFT", arms) -> benchmark -> accuracy pooled over the finished seeds."""
     out: dict[str, dict[str, Accuracy]] = {}
@@ -54,7 +71,8 @@ def by_benchmark(
     for model, (folder, label) in folders.items():
         for name in ablation.pipeline.eval.benchmarks:
             found = {
-                s: designed_outcomes(folder(s) / f"{label}.json", name) for s in ablation.spec.seeds
+                s: designed_outcomes(read(folder(s) / f"{label}.json"), name)
+                for s in ablation.spec.seeds
             }
             runs = {s: o for s, o in found.items() if o}
             if runs:
@@ -68,25 +86,28 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
             yield from (json.loads(line) for line in file if line.strip())
 
 
-def _per_seed(ablation: Ablation, folder: Callable[[int], Path], label: str) -> dict[int, Outcomes]:
+def _per_seed(
+    ablation: Ablation, folder: Callable[[int], Path], label: str, read: Reader
+) -> dict[int, Outcomes]:
     """Seed -> outcomes of `label` in `folder(seed) / label.json`, for the seeds that have it."""
-    found = {s: designed_outcomes(folder(s) / f"{label}.json") for s in ablation.spec.seeds}
+    found = {s: designed_outcomes(read(folder(s) / f"{label}.json")) for s in ablation.spec.seeds}
     return {s: o for s, o in found.items() if o is not None}
 
 
 def collect_result(ablation: Ablation, wall_s: float | None = None) -> AblationResult:
     """The table, the swap test, patterns by difficulty and stage-length points."""
     spec = ablation.spec
-    sft = _per_seed(ablation, ablation.sft_eval_dir, AFTER_SFT)
+    read = file_reader()
+    sft = _per_seed(ablation, ablation.sft_eval_dir, AFTER_SFT, read)
     arms = {
-        arm: _per_seed(ablation, lambda s, a=arm: ablation.eval_dir(a, s), AFTER_RL)
+        arm: _per_seed(ablation, lambda s, a=arm: ablation.eval_dir(a, s), AFTER_RL, read)
         for arm in spec.arms
     }
     rows = arm_rows(arms, spec.arms, spec.baseline, sft)
     swap = []
     for arm in spec.swap:
         crossed = [
-            _per_seed(ablation, lambda s, a=arm: ablation.eval_dir(a, s), label)
+            _per_seed(ablation, lambda s, a=arm: ablation.eval_dir(a, s), label, read)
             for label in SWAP_LABELS  # (RL designer, SFT executor), then the reverse
         ]
         swap += swap_rows(arm, sft, arms[arm], *crossed)
@@ -115,10 +136,10 @@ def collect_result(ablation: Ablation, wall_s: float | None = None) -> AblationR
         swap=swap,
         patterns={k: v for k, v in patterns.items() if v},
         stage_length=stage_length_points(rows, phase),
-        by_benchmark=by_benchmark(ablation, arms),
+        by_benchmark=by_benchmark(ablation, arms, read),
         missing=[f"{a}/seed{s}" for s in spec.seeds for a in spec.arms if s not in arms[a]],
         wall_s=wall_s,
     )
 
 
-__all__ = ["collect_result", "designed_outcomes"]
+__all__ = ["collect_result", "designed_outcomes", "file_reader"]
