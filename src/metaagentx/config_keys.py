@@ -1,6 +1,6 @@
 """Every config key with its value, type and description: what `metaagentx config show` prints.
 
-The descriptions live on the pydantic fields in `config.py` (the one place a knob is documented);
+The descriptions live on the pydantic fields in `metaagentx.config` (the one place a knob is documented);
 this walks them, so the listing can never drift from what the loader accepts.
 """
 

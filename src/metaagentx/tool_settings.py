@@ -1,7 +1,7 @@
-"""Typed settings for host-side tools: config.py nests `ToolsConfig` as `tools:`.
+"""Typed settings for host-side tools: `metaagentx.config` nests `ToolsConfig` as `tools:`.
 
 Self-contained on purpose (pydantic + stdlib + the built-in tool names of `mas.tools`) so
-config.py can import it without pulling the rollout package. What loads and calls the tools is
+`metaagentx.config` can import it without pulling the rollout package. What loads and calls the tools is
 `rollout.host_tools`.
 """
 

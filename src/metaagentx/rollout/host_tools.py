@@ -13,7 +13,7 @@ are refused, a call past `timeout_s` is abandoned, results are clipped to `max_r
 and any failure becomes an error text for the agent; the execution goes on. Calls count against
 the execution's `max_tool_calls` like every other tool.
 
-The config models (`HostTool`, `ToolsConfig`) live in `metaagentx.tool_settings`, which config.py
+The config models (`HostTool`, `ToolsConfig`) live in `metaagentx.tool_settings`, which metaagentx.config
 imports without this package; this module loads and calls the tools (httpx is imported on a
 url tool's first call).
 """

@@ -1,6 +1,6 @@
-"""Typed settings for the sandbox; the lead's config.py nests this model as `sandbox:`.
+"""Typed settings for the sandbox; `metaagentx.config` nests this model as `sandbox:`.
 
-Self-contained on purpose (pydantic + stdlib only) so config.py can import it without pulling the
+Self-contained on purpose (pydantic + stdlib only) so `metaagentx.config` can import it without pulling the
 runner. Limits for workflow executions and for the tighter nested program child live side by side.
 """
 
