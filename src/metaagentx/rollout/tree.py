@@ -35,6 +35,7 @@ from metaagentx.rollout.prompts import (
     designer_prompt_messages,
     load_examples,
 )
+from metaagentx.rollout.records import problem_record
 from metaagentx.rollout.rewards import (
     ExecutionReward,
     RewardConfig,
@@ -278,60 +279,7 @@ class RolloutTree:
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-able record per problem: designs, executions and agent turns as text."""
-        records = []
-        for problem in self.problems:
-            records.append(
-                {
-                    "step": self.step,
-                    "problem_id": problem.task.id,
-                    "domain": problem.task.domain,
-                    "prompt": problem.task.prompt,
-                    "reference": problem.task.answer,
-                    "designs": [_design_record(d) for d in problem.designs],
-                }
-            )
-        return records
-
-
-def _design_record(design: DesignNode) -> dict[str, Any]:
-    return {
-        "design_id": design.design_id,
-        "pattern": design.design.pattern,
-        "valid": design.design.valid,
-        "reason": design.design.reason,
-        "detail": design.design.detail,
-        "text": design.generation.text if design.generation else None,
-        "script": design.design.script,
-        "reward": design.reward,
-        "executions": [
-            {
-                "execution_id": e.execution_id,
-                "status": e.status,
-                "reward": e.reward.total,
-                "reward_reason": e.reward.reason,
-                "correct": e.correct,
-                "answer": e.result.answer if e.result else None,
-                "final_output": e.result.final_output if e.result else None,
-                "error": e.result.error if e.result else _UNREPORTED.get(e.status, e.status),
-                "duration_s": e.result.duration if e.result else None,
-                "turns": [
-                    {
-                        "agent": c.agent,
-                        "text": c.text,
-                        "tokens": len(c.response_ids),
-                        "finish": c.finish_reason,
-                    }
-                    for c in e.calls
-                ],
-                "workflow_trace": e.result.workflow_trace if e.result else [],
-            }
-            for e in design.executions
-        ],
-    }
-
-
-_UNREPORTED = {"cut": "cut by the straggler deadline", "host_error": "failed on the host",
-               "worker_lost": "its rollout worker died"}
+        return [problem_record(problem, self.step) for problem in self.problems]
 
 
 def _gradable(task: Task) -> bool:
