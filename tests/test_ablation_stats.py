@@ -14,7 +14,7 @@ from metaagentx.eval.ablation import (
     stage_length_points,
     swap_rows,
 )
-from metaagentx.eval.ablation_report import ablation_html, ablation_markdown
+from metaagentx.eval.ablation_report import ablation_html, ablation_markdown, pattern_order
 
 
 def _outcomes(scores: list[float], k: int = 2) -> dict[str, list[float]]:
@@ -76,6 +76,11 @@ def test_patterns_by_difficulty_are_split_by_domain_and_level():
     out = patterns_by_difficulty(records)
     assert set(out) == {"math/1", "math/3", "code/1"}
     assert out["math/3"] == {"invalid": 1.0} and sum(out["math/1"].values()) == pytest.approx(1)
+
+
+def test_pattern_columns_follow_the_taxonomy_with_invalid_last():
+    found = [{"invalid": 0.2, "reflection": 0.1}, {"single+tool": 0.5, "custom": 0.1, "single": 0.1}]
+    assert pattern_order(found) == ["single", "single+tool", "reflection", "custom", "invalid"]
 
 
 def test_stage_length_points_keep_stagewise_arms_sorted_by_k():

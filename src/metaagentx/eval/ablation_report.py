@@ -4,12 +4,13 @@ figures (accuracy against stage length K; the pattern mix by difficulty, before 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from metaagentx.eval.ablation import AblationResult, StagePoint, seeds_above_zero
+from metaagentx.eval.analysis import INVALID, PATTERNS
 from metaagentx.eval.html_parts import image, missing, page, table, write_atomic
 from metaagentx.eval.plots import PALETTE, figure_png
 from metaagentx.eval.stats import Accuracy
@@ -78,10 +79,15 @@ def benchmark_table(result: AblationResult) -> tuple[list[dict[str, str]], list[
     return rows, ["model", *names]
 
 
+def pattern_order(fractions: Iterable[Mapping[str, float]]) -> list[str]:
+    """The patterns present, in the taxonomy's order (single first, invalid last)."""
+    seen = {p for f in fractions for p in f}
+    known = [p for p in PATTERNS if p in seen]
+    return known + sorted(seen - {*known, INVALID}) + ([INVALID] if INVALID in seen else [])
+
+
 def pattern_table(result: AblationResult) -> tuple[list[dict[str, str]], list[str]]:
-    patterns = list(
-        dict.fromkeys(p for groups in result.patterns.values() for f in groups.values() for p in f)
-    )
+    patterns = pattern_order(f for groups in result.patterns.values() for f in groups.values())
     rows = []
     for model, groups in result.patterns.items():
         for group, fractions in groups.items():
@@ -157,7 +163,7 @@ def patterns_figure(patterns: Mapping[str, Mapping[str, Mapping[str, float]]]) -
     bars = [(f"{m}\n{g}", f) for m, groups in patterns.items() for g, f in groups.items()]
     if not bars:
         return None
-    names = list(dict.fromkeys(p for _, f in bars for p in f))
+    names = pattern_order(f for _, f in bars)
     figure = Figure(figsize=(min(1.1 * len(bars) + 3, 16), 3.8))
     axes = figure.add_subplot()
     bottom = [0.0] * len(bars)
