@@ -53,6 +53,10 @@ def _write(tmp_path: Path, **changes) -> Path:
         ({"swap": ["lora"]}, r"swap arm 'lora' needs model\.parameter_sharing=shared"),
         ({"arms": {"k2": [], "a/b": []}}, r"plain folder names"),
         ({"worker": 2}, r"worker"),
+        (  # one shared model, both roles in one step: a single learning rate
+            {"arms": {"k2": ["trainer.schedule=simultaneous", "trainer.designer_lr=3e-4"]}},
+            r"arm 'k2': trainer\.schedule=simultaneous .* must be equal",
+        ),
     ],
 )
 def test_a_bad_spec_fails_before_any_work(tmp_path: Path, changes: dict, message: str):

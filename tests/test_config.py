@@ -72,6 +72,15 @@ def test_bad_value_names_key_and_value():
         build_config({}, ["trainer.schedule=sometimes"])
 
 
+def test_simultaneous_shared_training_needs_one_learning_rate():
+    lrs = ["trainer.designer_lr=2e-4", "trainer.executor_lr=1e-4"]
+    with pytest.raises(ConfigError, match=r"designer_lr \(0.0002\) and trainer.executor_lr"):
+        build_config({}, ["trainer.schedule=simultaneous", *lrs])
+    build_config({}, ["trainer.schedule=stagewise", *lrs])  # one role per step
+    build_config({}, ["trainer.schedule=simultaneous", "model.parameter_sharing=lora", *lrs])
+    build_config({}, ["trainer.schedule=simultaneous", "trainer.executor_lr=2e-4", lrs[0]])
+
+
 def test_malformed_override_and_files(tmp_path: Path):
     with pytest.raises(ConfigError, match="key=value"):
         parse_override("trainer.steps")

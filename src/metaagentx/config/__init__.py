@@ -145,9 +145,27 @@ def build_config(data: Mapping[str, Any] | None = None, overrides: Sequence[str]
         _check_keys(_nest(key, value))
         _set_dotted(merged, key, value)
     try:
-        return Config.model_validate(merged)
+        config = Config.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc)) from None
+    _check_learning_rates(config)
+    return config
+
+
+def _check_learning_rates(config: Config) -> None:
+    """One shared model updated for both roles in one step takes one learning rate; caught
+    here, at load, rather than at the first RL step."""
+    trainer = config.trainer
+    if (
+        trainer.schedule == "simultaneous"
+        and config.model.parameter_sharing == "shared"
+        and trainer.designer_lr != trainer.executor_lr
+    ):
+        raise ConfigError(
+            f"trainer.schedule=simultaneous with model.parameter_sharing=shared updates one model "
+            f"for both roles in each step, so trainer.designer_lr ({trainer.designer_lr:g}) and "
+            f"trainer.executor_lr ({trainer.executor_lr:g}) must be equal"
+        )
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
