@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from metaagentx.ablate import load_ablation, run_ablation
+from metaagentx.ablate import check_same_arms, load_ablation, run_ablation
 from metaagentx.cli import app
-from metaagentx.config import ConfigError
+from metaagentx.config import ConfigError, save_config
 from metaagentx.quickstart import FAST
 from metaagentx.stages import role_models
 
@@ -118,3 +118,19 @@ def test_a_different_pipeline_in_the_same_folder_is_refused(tmp_path: Path):
     (out / "pipeline.config.yaml").write_text(yaml.safe_dump({"seed": 123}))
     with pytest.raises(ConfigError, match="different pipeline config"):
         run_ablation(load_ablation(_write(tmp_path)))
+
+
+def test_an_arm_changed_since_its_runs_were_trained_is_refused(tmp_path: Path):
+    ablation = load_ablation(_write(tmp_path))
+    run = ablation.run_dir("lora", 1)
+    save_config(ablation.arm_config("lora", 1, "model.lora_r=8"), run)
+    changed = r"arm 'lora' changed since .*seed1 was trained \(model\.lora_r: 8 -> 4\)"
+    with pytest.raises(ConfigError, match=changed):
+        run_ablation(ablation)
+    redraw = CliRunner().invoke(app, ["ablate", str(_write(tmp_path)), "--table-only"])
+    assert isinstance(redraw.exception, ConfigError)  # the console script: one line, exit 2
+    assert "model.lora_r: 8 -> 4" in str(redraw.exception)
+    # where the SFT model lives and how the run logged are not the experiment
+    extra = ("model.path=/elsewhere/sft", "logging.progress=false")
+    save_config(ablation.arm_config("lora", 1, *extra), run)
+    check_same_arms(ablation)

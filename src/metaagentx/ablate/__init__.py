@@ -2,7 +2,14 @@
 (`metaagentx ablate CONFIG`). The numbers and figures themselves live in `eval.ablation`."""
 
 from metaagentx.ablate.results import collect_result
-from metaagentx.ablate.runner import run_ablation
+from metaagentx.ablate.runner import check_same_arms, run_ablation
 from metaagentx.ablate.spec import Ablation, AblationSpec, load_ablation
 
-__all__ = ["Ablation", "AblationSpec", "collect_result", "load_ablation", "run_ablation"]
+__all__ = [
+    "Ablation",
+    "AblationSpec",
+    "check_same_arms",
+    "collect_result",
+    "load_ablation",
+    "run_ablation",
+]

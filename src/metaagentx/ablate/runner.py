@@ -2,7 +2,7 @@
 
 Layout of `output_dir` (every piece is written atomically, so an interrupted ablation rerun with
 the same command continues where it stopped: finished evaluations are kept, RL runs resume from
-their newest checkpoint):
+their newest checkpoint; an arm changed since its runs were trained is refused):
 
     ablation.yaml                  the spec; pipeline.config.yaml: the resolved pipeline
     model-init/ sft-data/ sft/     the one SFT model every arm starts from
@@ -64,6 +64,39 @@ def _check_same_pipeline(ablation: Ablation) -> None:
     ablation.out.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(mine, sort_keys=False))
     (ablation.out / "ablation.yaml").write_text(yaml.safe_dump(ablation.to_dict(), sort_keys=False))
+
+
+# where a run's saved config may differ from its arm's without being another experiment
+_UNCOMPARED = ("output_dir", "model.path", "logging.")
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix[:-1]: data}
+    return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+
+
+def check_same_arms(ablation: Ablation) -> None:
+    """Refuse to continue or tabulate a run whose arm has changed since it was trained: its
+    seeds would mix two experiments under one name."""
+    for arm in ablation.spec.arms:
+        for seed in ablation.spec.seeds:
+            saved = ablation.run_dir(arm, seed) / "config.yaml"
+            if not saved.is_file():
+                continue
+            before = _flat(yaml.safe_load(saved.read_text()))
+            now = _flat(ablation.arm_config(arm, seed).model_dump(mode="json"))
+            changed = sorted(
+                k
+                for k in before.keys() | now.keys()
+                if before.get(k) != now.get(k) and not k.startswith(_UNCOMPARED)
+            )
+            if changed:
+                shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:3])
+                raise ConfigError(
+                    f"arm '{arm}' changed since {saved.parent} was trained ({shown}); delete "
+                    "that folder to rerun it, or use another output_dir"
+                )
 
 
 def _designed(config: Config) -> Config:
@@ -147,6 +180,7 @@ def run_ablation(ablation: Ablation, console: Console | None = None) -> Ablation
     console = console or Console()
     require_safe_grading(ablation.pipeline)  # before anything is written or built
     _check_same_pipeline(ablation)
+    check_same_arms(ablation)
     started = time.monotonic()
     sft_model = train_sft(ablation.pipeline, ablation.out, console, resume=True)
     console.rule("[bold]SFT model, evaluated with each seed")
@@ -170,4 +204,4 @@ def _add_wall_time(out: Path, seconds: float) -> float:
     return before + seconds
 
 
-__all__ = ["run_ablation", "run_arm", "run_finished", "run_pending"]
+__all__ = ["check_same_arms", "run_ablation", "run_arm", "run_finished", "run_pending"]

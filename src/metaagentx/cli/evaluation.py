@@ -258,11 +258,12 @@ def ablate(
 ) -> None:
     """The paper's ablations in miniature: every arm x seed from one SFT model, resumable; a
     table with paired 95% intervals, the swap test, patterns by difficulty and figures."""
-    from metaagentx.ablate import collect_result, load_ablation, run_ablation
+    from metaagentx.ablate import check_same_arms, collect_result, load_ablation, run_ablation
     from metaagentx.eval.ablation_report import ablation_markdown, write_ablation_outputs
 
     ablation = load_ablation(config_path, overrides)
     if table_only:
+        check_same_arms(ablation)
         result = collect_result(ablation)
         write_ablation_outputs(ablation.out, result)
     else:
