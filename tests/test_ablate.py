@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from metaagentx.ablate import check_same_arms, load_ablation, run_ablation
+from metaagentx.ablate import check_same_arms, load_ablation, run_ablation, runner
 from metaagentx.cli import app
 from metaagentx.config import ConfigError, save_config
 from metaagentx.quickstart import FAST
@@ -134,3 +134,12 @@ def test_an_arm_changed_since_its_runs_were_trained_is_refused(tmp_path: Path):
     extra = ("model.path=/elsewhere/sft", "logging.progress=false")
     save_config(ablation.arm_config("lora", 1, *extra), run)
     check_same_arms(ablation)
+
+
+def test_wall_time_adds_up_over_invocations_and_counts_an_interrupted_one(tmp_path, monkeypatch):
+    clock = iter([0.0, 10.0, 25.0, 100.0, 104.0])
+    monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
+    first = runner.WallClock(tmp_path / "wall_time.json")
+    assert first.tick() == 10.0 and first.tick() == 25.0  # then killed before its end
+    resumed = runner.WallClock(tmp_path / "wall_time.json")
+    assert resumed.tick() == 29.0

@@ -181,27 +181,45 @@ def run_ablation(ablation: Ablation, console: Console | None = None) -> Ablation
     require_safe_grading(ablation.pipeline)  # before anything is written or built
     _check_same_pipeline(ablation)
     check_same_arms(ablation)
-    started = time.monotonic()
+    clock = WallClock(ablation.out / "wall_time.json")
     sft_model = train_sft(ablation.pipeline, ablation.out, console, resume=True)
+    clock.tick()
     console.rule("[bold]SFT model, evaluated with each seed")
     evaluate_sft(ablation, sft_model, console)
 
     def done(name: str) -> None:
-        console.print(f"[green]✓[/] {name} ({time.monotonic() - started:.0f} s so far)")
+        console.print(f"[green]✓[/] {name} ({clock.tick():.0f} s in all)")
 
     run_pending(ablation, sft_model, console, done)
-    wall = _add_wall_time(ablation.out, time.monotonic() - started)
-    result = collect_result(ablation, wall_s=wall)
+    result = collect_result(ablation, wall_s=clock.tick())
     write_ablation_outputs(ablation.out, result)
     return result
 
 
-def _add_wall_time(out: Path, seconds: float) -> float:
-    """Total wall time over every invocation that worked on this ablation (resumes add up)."""
-    path = out / "wall_time.json"
-    before = json.loads(path.read_text())["seconds"] if path.is_file() else 0.0
-    path.write_text(json.dumps({"seconds": before + seconds}))
-    return before + seconds
+class WallClock:
+    """The ablation's wall time over every invocation, resumes included, kept in a file and
+    brought up to date at each finished piece of work, so an interrupted invocation's time up
+    to its last finished run still counts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mark = time.monotonic()
+
+    def tick(self) -> float:
+        """Add the seconds since the last tick; return the total."""
+        now = time.monotonic()
+        before = json.loads(self.path.read_text())["seconds"] if self.path.is_file() else 0.0
+        total = before + now - self.mark
+        self.path.write_text(json.dumps({"seconds": total}))
+        self.mark = now
+        return total
 
 
-__all__ = ["check_same_arms", "run_ablation", "run_arm", "run_finished", "run_pending"]
+__all__ = [
+    "WallClock",
+    "check_same_arms",
+    "run_ablation",
+    "run_arm",
+    "run_finished",
+    "run_pending",
+]
