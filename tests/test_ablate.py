@@ -130,8 +130,8 @@ def test_an_arm_changed_since_its_runs_were_trained_is_refused(tmp_path: Path):
     redraw = CliRunner().invoke(app, ["ablate", str(_write(tmp_path)), "--table-only"])
     assert isinstance(redraw.exception, ConfigError)  # the console script: one line, exit 2
     assert "model.lora_r: 8 -> 4" in str(redraw.exception)
-    # where the SFT model lives and how the run logged are not the experiment
-    extra = ("model.path=/elsewhere/sft", "logging.progress=false")
+    # where the SFT model lives, how the run logged and a resume are not the experiment
+    extra = ("model.path=/elsewhere/sft", "logging.progress=false", "trainer.resume=true")
     save_config(ablation.arm_config("lora", 1, *extra), run)
     check_same_arms(ablation)
 

@@ -114,7 +114,7 @@ def role_router(designer_model: Path, executor_model: Path, config: Config) -> R
     any generator (`make_generator`, `make_batcher`)."""
     fronts = {}
     for role, path in ((DESIGNER, designer_model), (EXECUTOR, executor_model)):
-        model = stage_config(config, f"model.path={path}").model
+        model = config.model.model_copy(update={"path": str(path)})
         fronts[role] = make_batcher(make_generator(model, config.generation, config.seed), config)
     return RoleRouter(fronts)
 

@@ -32,6 +32,7 @@ from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation, AblationSpec
 from metaagentx.config import Config, ConfigError, build_config
 from metaagentx.eval.ablation import AblationResult
 from metaagentx.eval.ablation_report import write_ablation_outputs
+from metaagentx.eval.compare import flatten
 from metaagentx.rollout.environment import require_safe_grading
 from metaagentx.stages import (
     SWAP_LABELS,
@@ -66,14 +67,9 @@ def _check_same_pipeline(ablation: Ablation) -> None:
     (ablation.out / "ablation.yaml").write_text(yaml.safe_dump(ablation.to_dict(), sort_keys=False))
 
 
-# where a run's saved config may differ from its arm's without being another experiment
-_UNCOMPARED = ("output_dir", "model.path", "logging.")
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix[:-1]: data}
-    return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+# where a run's saved config may differ from its arm's without being another experiment: where
+# it and its SFT model live, how it logged, and whether it was resumed
+_UNCOMPARED = ("output_dir", "model.path", "logging.", "trainer.resume")
 
 
 def check_same_arms(ablation: Ablation) -> None:
@@ -84,15 +80,15 @@ def check_same_arms(ablation: Ablation) -> None:
             saved = ablation.run_dir(arm, seed) / "config.yaml"
             if not saved.is_file():
                 continue
-            before = _flat(yaml.safe_load(saved.read_text()))
-            now = _flat(ablation.arm_config(arm, seed).model_dump(mode="json"))
+            before = flatten(yaml.safe_load(saved.read_text()))
+            now = flatten(ablation.arm_config(arm, seed).model_dump(mode="json"))
             changed = sorted(
                 k
                 for k in before.keys() | now.keys()
                 if before.get(k) != now.get(k) and not k.startswith(_UNCOMPARED)
             )
             if changed:
-                shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:3])
+                shown = ", ".join(f"{k}: {before.get(k)} -> {now.get(k)}" for k in changed[:3])
                 raise ConfigError(
                     f"arm '{arm}' changed since {saved.parent} was trained ({shown}); delete "
                     "that folder to rerun it, or use another output_dir"
