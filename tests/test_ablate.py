@@ -4,6 +4,7 @@ resumes instead of retraining, and the table can be redrawn from the files alone
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,25 @@ def test_wall_time_adds_up_over_invocations_and_counts_an_interrupted_one(tmp_pa
     assert first.tick() == 10.0 and first.tick() == 25.0  # then killed before its end
     resumed = runner.WallClock(tmp_path / "wall_time.json")
     assert resumed.tick() == 29.0
+
+
+def test_a_run_failing_in_a_worker_is_one_line_naming_it_with_the_traceback_in_its_log(
+    tmp_path: Path, monkeypatch
+):
+    ablation = load_ablation(_write(tmp_path))
+
+    def broken(*args, **kwargs):
+        raise ValueError("no space\nleft on device")
+
+    monkeypatch.setattr(runner, "run_arm", broken)
+    spec, pipeline = (
+        ablation.spec.model_dump(mode="json"),
+        ablation.pipeline.model_dump(mode="json"),
+    )
+    with pytest.raises(runner.RunFailed) as failed:
+        runner._worker(spec, pipeline, "lora", 1, str(tmp_path / "sft"))
+    log = ablation.run_dir("lora", 1) / "ablate.log"
+    message = str(pickle.loads(pickle.dumps(failed.value)))  # it crosses the process boundary
+    assert message.startswith("lora seed 1 failed: ValueError: no space left on device")
+    assert str(log) in message and "\n" not in message
+    assert "Traceback" in log.read_text() and "in broken" in log.read_text()

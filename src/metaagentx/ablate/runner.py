@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -30,6 +31,7 @@ from rich.console import Console
 from metaagentx.ablate.results import collect_result
 from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation, AblationSpec
 from metaagentx.config import Config, ConfigError, build_config
+from metaagentx.errors import UserError, one_line
 from metaagentx.eval.ablation import AblationResult
 from metaagentx.eval.ablation_report import write_ablation_outputs
 from metaagentx.eval.compare import flatten
@@ -121,14 +123,27 @@ def run_arm(ablation: Ablation, arm: str, seed: int, sft_model: Path, console: C
         swap_test(designed, {"sft": sft_model, "rl": policy}, eval_dir, console)
 
 
+class RunFailed(UserError):
+    """One arm x seed failed in a worker process. The message is one line (the run, the error,
+    its log); the whole traceback is in the run's log, the finished runs are kept, and the same
+    command resumes, so the console shows no worker-process traceback."""
+
+
 def _worker(spec: dict[str, Any], pipeline: dict[str, Any], arm: str, seed: int, sft: str) -> str:
-    """One run in a worker process, logging to its own file."""
+    """One run in a worker process, logging to its own file (its traceback too, if it fails)."""
     ablation = Ablation(AblationSpec.model_validate(spec), build_config(pipeline))
     log = ablation.run_dir(arm, seed) / "ablate.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as file:
         console = Console(file=file, width=120, force_terminal=False)
-        run_arm(ablation, arm, seed, Path(sft), console)
+        try:
+            run_arm(ablation, arm, seed, Path(sft), console)
+        except Exception as exc:
+            file.write(traceback.format_exc())
+            raise RunFailed(
+                f"{arm} seed {seed} failed: {type(exc).__name__}: {one_line(exc)} "
+                f"(traceback in {log}; finished runs are kept, the same command resumes)"
+            ) from None
     return f"{arm}/seed{seed}"
 
 
@@ -212,6 +227,7 @@ class WallClock:
 
 
 __all__ = [
+    "RunFailed",
     "WallClock",
     "check_same_arms",
     "run_ablation",
