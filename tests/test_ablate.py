@@ -111,6 +111,7 @@ def test_every_arm_and_seed_runs_and_a_rerun_only_adds_what_is_missing(tmp_path:
     redraw = CliRunner().invoke(app, ["ablate", str(_write(tmp_path)), "--table-only"])
     assert redraw.exit_code == 0, redraw.output
     assert "| k2 | (baseline pipeline) |" in redraw.output
+    assert f"Wall time: {saved['wall_s'] / 60:.1f} min" in redraw.output  # the recorded one
 
 
 def test_a_different_pipeline_in_the_same_folder_is_refused(tmp_path: Path):
@@ -140,9 +141,9 @@ def test_an_arm_changed_since_its_runs_were_trained_is_refused(tmp_path: Path):
 def test_wall_time_adds_up_over_invocations_and_counts_an_interrupted_one(tmp_path, monkeypatch):
     clock = iter([0.0, 10.0, 25.0, 100.0, 104.0])
     monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
-    first = runner.WallClock(tmp_path / "wall_time.json")
+    first = runner.WallClock(tmp_path)
     assert first.tick() == 10.0 and first.tick() == 25.0  # then killed before its end
-    resumed = runner.WallClock(tmp_path / "wall_time.json")
+    resumed = runner.WallClock(tmp_path)
     assert resumed.tick() == 29.0
 
 

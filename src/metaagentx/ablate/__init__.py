@@ -2,7 +2,7 @@
 (`metaagentx ablate CONFIG`). The numbers and figures themselves live in `eval.ablation`."""
 
 from metaagentx.ablate.results import collect_result
-from metaagentx.ablate.runner import check_same_arms, run_ablation
+from metaagentx.ablate.runner import check_same_arms, redraw, run_ablation
 from metaagentx.ablate.spec import Ablation, AblationSpec, load_ablation
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "check_same_arms",
     "collect_result",
     "load_ablation",
+    "redraw",
     "run_ablation",
 ]

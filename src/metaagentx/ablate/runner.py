@@ -72,6 +72,7 @@ def _check_same_pipeline(ablation: Ablation) -> None:
 # where a run's saved config may differ from its arm's without being another experiment: where
 # it and its SFT model live, how it logged, and whether it was resumed
 _UNCOMPARED = ("output_dir", "model.path", "logging.", "trainer.resume")
+WALL_TIME_FILE = "wall_time.json"
 
 
 def check_same_arms(ablation: Ablation) -> None:
@@ -192,7 +193,7 @@ def run_ablation(ablation: Ablation, console: Console | None = None) -> Ablation
     require_safe_grading(ablation.pipeline)  # before anything is written or built
     _check_same_pipeline(ablation)
     check_same_arms(ablation)
-    clock = WallClock(ablation.out / "wall_time.json")
+    clock = WallClock(ablation.out)
     sft_model = train_sft(ablation.pipeline, ablation.out, console, resume=True)
     clock.tick()
     console.rule("[bold]SFT model, evaluated with each seed")
@@ -207,21 +208,34 @@ def run_ablation(ablation: Ablation, console: Console | None = None) -> Ablation
     return result
 
 
+def redraw(ablation: Ablation) -> AblationResult:
+    """The table and report from the runs finished so far, without training (--table-only)."""
+    check_same_arms(ablation)
+    result = collect_result(ablation, wall_s=recorded_wall_time(ablation.out))
+    write_ablation_outputs(ablation.out, result)
+    return result
+
+
+def recorded_wall_time(out: Path) -> float | None:
+    """The ablation's wall time up to its last finished piece (None before the first)."""
+    path = out / WALL_TIME_FILE
+    return json.loads(path.read_text())["seconds"] if path.is_file() else None
+
+
 class WallClock:
     """The ablation's wall time over every invocation, resumes included, kept in a file and
     brought up to date at each finished piece of work, so an interrupted invocation's time up
     to its last finished run still counts."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, out: Path) -> None:
+        self.out = out
         self.mark = time.monotonic()
 
     def tick(self) -> float:
         """Add the seconds since the last tick; return the total."""
         now = time.monotonic()
-        before = json.loads(self.path.read_text())["seconds"] if self.path.is_file() else 0.0
-        total = before + now - self.mark
-        self.path.write_text(json.dumps({"seconds": total}))
+        total = (recorded_wall_time(self.out) or 0.0) + now - self.mark
+        (self.out / WALL_TIME_FILE).write_text(json.dumps({"seconds": total}))
         self.mark = now
         return total
 
@@ -230,6 +244,7 @@ __all__ = [
     "RunFailed",
     "WallClock",
     "check_same_arms",
+    "redraw",
     "run_ablation",
     "run_arm",
     "run_finished",

@@ -258,15 +258,10 @@ def ablate(
 ) -> None:
     """The paper's ablations in miniature: every arm x seed from one SFT model, resumable; a
     table with paired 95% intervals, the swap test, patterns by difficulty and figures."""
-    from metaagentx.ablate import check_same_arms, collect_result, load_ablation, run_ablation
-    from metaagentx.eval.ablation_report import ablation_markdown, write_ablation_outputs
+    from metaagentx.ablate import load_ablation, redraw, run_ablation
+    from metaagentx.eval.ablation_report import ablation_markdown
 
     ablation = load_ablation(config_path, overrides)
-    if table_only:
-        check_same_arms(ablation)
-        result = collect_result(ablation)
-        write_ablation_outputs(ablation.out, result)
-    else:
-        result = run_ablation(ablation, console)
+    result = redraw(ablation) if table_only else run_ablation(ablation, console)
     console.print(ablation_markdown(result), markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {ablation.out / 'ablation.html'}", highlight=False)
