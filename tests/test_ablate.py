@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from metaagentx.ablate import check_same_arms, load_ablation, run_ablation, runner
+from metaagentx.ablate.results import stage_lengths
 from metaagentx.cli import app
 from metaagentx.config import ConfigError, save_config
 from metaagentx.quickstart import FAST
@@ -96,6 +97,7 @@ def test_every_arm_and_seed_runs_and_a_rerun_only_adds_what_is_missing(tmp_path:
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     assert all(set(r.per_seed) == {0, 1} for r in result.rows) and not result.missing
     assert [s.seed for s in result.swap] == [0, 1]
+    assert [p.arm for p in result.stage_length] == ["k2"]  # lora: another experiment at K=2
     assert set(result.by_benchmark) == {"after SFT", "k2", "lora"}
     assert (out / "runs" / "lora" / "seed1" / "ablate.log").is_file()
     assert (out / "runs" / "lora" / "seed1" / "model-merged" / "designer").is_dir()
@@ -167,3 +169,21 @@ def test_a_run_failing_in_a_worker_is_one_line_naming_it_with_the_traceback_in_i
     assert message.startswith("lora seed 1 failed: ValueError: no space left on device")
     assert str(log) in message and "\n" not in message
     assert "Traceback" in log.read_text() and "in broken" in log.read_text()
+
+
+def test_the_stage_length_curve_has_only_arms_that_differ_from_the_baseline_in_k(tmp_path: Path):
+    arms = {
+        "k2": [],
+        "k1": ["trainer.phase_steps=1"],
+        "k1_lora": ["trainer.phase_steps=1", "model.parameter_sharing=lora"],
+        "m8": ["rollout.num_designs=8", "rollout.num_executions=1"],
+        "designer": ["trainer.schedule=designer_only"],
+    }
+    ablation = load_ablation(_write(tmp_path, arms=arms, swap=[]))
+    assert stage_lengths(ablation) == {
+        "k2": 2,
+        "k1": 1,
+        "k1_lora": None,
+        "m8": None,
+        "designer": None,
+    }

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation
+from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation, experiment_differences
 from metaagentx.eval.ablation import (
     AblationResult,
     Outcomes,
@@ -123,11 +123,6 @@ def collect_result(ablation: Ablation, wall_s: float | None = None) -> AblationR
         patterns[arm] = patterns_by_difficulty(
             r for d in eval_dirs for r in _records(d / f"{AFTER_RL}.records.jsonl")
         )
-    configs = ablation.arm_configs
-    phase = {
-        a: c.trainer.phase_steps if c.trainer.schedule == "stagewise" else None
-        for a, c in configs.items()
-    }
     return AblationResult(
         baseline=spec.baseline,
         seeds=list(spec.seeds),
@@ -135,11 +130,26 @@ def collect_result(ablation: Ablation, wall_s: float | None = None) -> AblationR
         sft=accuracy(pooled(sft, sorted(sft))) if sft else None,
         swap=swap,
         patterns={k: v for k, v in patterns.items() if v},
-        stage_length=stage_length_points(rows, phase),
+        stage_length=stage_length_points(rows, stage_lengths(ablation)),
         by_benchmark=by_benchmark(ablation, arms, read),
         missing=[f"{a}/seed{s}" for s in spec.seeds for a in spec.arms if s not in arms[a]],
         wall_s=wall_s,
     )
 
 
-__all__ = ["collect_result", "designed_outcomes", "file_reader"]
+def stage_lengths(ablation: Ablation) -> dict[str, int | None]:
+    """K of each stagewise arm that differs from the baseline in K alone, the points of the
+    stage-length curve; None for the others (another schedule, budget or sharing at the same K
+    is another experiment, not a point of that curve)."""
+    base = ablation.arm_configs[ablation.spec.baseline].model_dump(mode="json")
+    lengths: dict[str, int | None] = {}
+    for arm, config in ablation.arm_configs.items():
+        changed = experiment_differences(base, config.model_dump(mode="json"))
+        on_curve = config.trainer.schedule == "stagewise" and set(changed) <= {
+            "trainer.phase_steps"
+        }
+        lengths[arm] = config.trainer.phase_steps if on_curve else None
+    return lengths
+
+
+__all__ = ["collect_result", "designed_outcomes", "file_reader", "stage_lengths"]

@@ -29,7 +29,13 @@ import yaml
 from rich.console import Console
 
 from metaagentx.ablate.results import collect_result
-from metaagentx.ablate.spec import AFTER_RL, AFTER_SFT, Ablation, AblationSpec
+from metaagentx.ablate.spec import (
+    AFTER_RL,
+    AFTER_SFT,
+    Ablation,
+    AblationSpec,
+    experiment_differences,
+)
 from metaagentx.config import Config, ConfigError, build_config
 from metaagentx.errors import UserError, one_line
 from metaagentx.eval.ablation import AblationResult
@@ -69,9 +75,6 @@ def _check_same_pipeline(ablation: Ablation) -> None:
     (ablation.out / "ablation.yaml").write_text(yaml.safe_dump(ablation.to_dict(), sort_keys=False))
 
 
-# where a run's saved config may differ from its arm's without being another experiment: where
-# it and its SFT model live, how it logged, and whether it was resumed
-_UNCOMPARED = ("output_dir", "model.path", "logging.", "trainer.resume")
 WALL_TIME_FILE = "wall_time.json"
 
 
@@ -83,15 +86,11 @@ def check_same_arms(ablation: Ablation) -> None:
             saved = ablation.run_dir(arm, seed) / "config.yaml"
             if not saved.is_file():
                 continue
-            before = flatten(yaml.safe_load(saved.read_text()))
-            now = flatten(ablation.arm_config(arm, seed).model_dump(mode="json"))
-            changed = sorted(
-                k
-                for k in before.keys() | now.keys()
-                if before.get(k) != now.get(k) and not k.startswith(_UNCOMPARED)
-            )
-            if changed:
-                shown = ", ".join(f"{k}: {before.get(k)} -> {now.get(k)}" for k in changed[:3])
+            before = yaml.safe_load(saved.read_text())
+            now = ablation.arm_config(arm, seed).model_dump(mode="json")
+            if changed := experiment_differences(before, now):
+                old, new = flatten(before), flatten(now)
+                shown = ", ".join(f"{k}: {old.get(k)} -> {new.get(k)}" for k in changed[:3])
                 raise ConfigError(
                     f"arm '{arm}' changed since {saved.parent} was trained ({shown}); delete "
                     "that folder to rerun it, or use another output_dir"

@@ -29,9 +29,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from metaagentx.config import Config, ConfigError, build_config, load_config
+from metaagentx.eval.compare import flatten
 
 QUICKSTART = "quickstart"
 AFTER_SFT, AFTER_RL = "after_sft", "after_rl"  # evaluation labels
+# where two runs' configs may differ without being different experiments: where they and their
+# SFT model live, their seed, how they logged, and whether they were resumed
+_NOT_THE_EXPERIMENT = ("output_dir", "seed", "model.path", "logging.", "trainer.resume")
+
+
+def experiment_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The dotted keys where two configs (as dicts) differ as experiments, sorted."""
+    a, b = flatten(before), flatten(now)
+    return sorted(
+        k
+        for k in a.keys() | b.keys()
+        if a.get(k) != b.get(k) and not k.startswith(_NOT_THE_EXPERIMENT)
+    )
 
 
 class AblationSpec(BaseModel):
@@ -138,4 +152,12 @@ def _pipeline(spec: AblationSpec, here: Path) -> Config:
     return load_config(file, spec.overrides)
 
 
-__all__ = ["AFTER_RL", "AFTER_SFT", "QUICKSTART", "Ablation", "AblationSpec", "load_ablation"]
+__all__ = [
+    "AFTER_RL",
+    "AFTER_SFT",
+    "QUICKSTART",
+    "Ablation",
+    "AblationSpec",
+    "experiment_differences",
+    "load_ablation",
+]
