@@ -55,7 +55,9 @@ def main() -> None:
         if args.only in (None, name):
             runs[name] = run_quickstart(root / name, args.seed, fast=name == "fast")
     print(f"load average before: {load[0]:.2f}; cpus: {os.cpu_count()}; runs in {root}")
-    stages = ["build", "collect", "sft", "eval_sft", "rl", "eval_rl", "report"]
+    # the stages the runs timed, in their order ("sft" includes the model build and collection)
+    stages = list(dict.fromkeys(s for run in runs.values() for s in run["summary"]["timings_s"]))
+    stages = [s for s in stages if s != "total"]
     header = f"{'run':<9}{'wall s':>8}{'peak MB':>9}{'vs fast':>9}" + "".join(
         f"{s:>10}" for s in stages
     )
