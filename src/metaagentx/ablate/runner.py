@@ -40,7 +40,6 @@ from metaagentx.config import Config, ConfigError, build_config
 from metaagentx.errors import UserError, one_line
 from metaagentx.eval.ablation import AblationResult
 from metaagentx.eval.ablation_report import write_ablation_outputs
-from metaagentx.eval.compare import flatten
 from metaagentx.rollout.environment import require_safe_grading
 from metaagentx.stages import (
     SWAP_LABELS,
@@ -89,8 +88,7 @@ def check_same_arms(ablation: Ablation) -> None:
             before = yaml.safe_load(saved.read_text())
             now = ablation.arm_config(arm, seed).model_dump(mode="json")
             if changed := experiment_differences(before, now):
-                old, new = flatten(before), flatten(now)
-                shown = ", ".join(f"{k}: {old.get(k)} -> {new.get(k)}" for k in changed[:3])
+                shown = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in list(changed.items())[:3])
                 raise ConfigError(
                     f"arm '{arm}' changed since {saved.parent} was trained ({shown}); delete "
                     "that folder to rerun it, or use another output_dir"

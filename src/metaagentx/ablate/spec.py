@@ -38,14 +38,11 @@ AFTER_SFT, AFTER_RL = "after_sft", "after_rl"  # evaluation labels
 _NOT_THE_EXPERIMENT = ("output_dir", "seed", "model.path", "logging.", "trainer.resume")
 
 
-def experiment_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """The dotted keys where two configs (as dicts) differ as experiments, sorted."""
+def experiment_differences(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple]:
+    """Where two configs (as dicts) differ as experiments: dotted key -> (before, now), sorted."""
     a, b = flatten(before), flatten(now)
-    return sorted(
-        k
-        for k in a.keys() | b.keys()
-        if a.get(k) != b.get(k) and not k.startswith(_NOT_THE_EXPERIMENT)
-    )
+    keys = (k for k in a.keys() | b.keys() if not k.startswith(_NOT_THE_EXPERIMENT))
+    return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
 
 
 class AblationSpec(BaseModel):
